@@ -1,0 +1,1 @@
+//! Benchmarks live in `benches/engine.rs`; this library is empty.

@@ -1,0 +1,211 @@
+//! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel.
+
+use super::update::{TileCodec, UpdateHeader};
+use crate::{CpuFrame, DirtyMask, TileGrid, BYTES_PER_PIXEL};
+use rayon::prelude::*;
+use thiserror::Error;
+
+/// Why a frame could not be encoded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    #[error("tile grid is for {grid_width}x{grid_height}, frame is {width}x{height}")]
+    GridMismatch {
+        grid_width: u32,
+        grid_height: u32,
+        width: u32,
+        height: u32,
+    },
+    #[error("dirty mask covers {mask} tiles, the grid has {grid}")]
+    MaskMismatch { mask: usize, grid: usize },
+}
+
+/// What an encode produced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EncodeStats {
+    pub tiles: usize,
+    pub lz4_tiles: usize,
+    pub raw_tiles: usize,
+    /// Bytes of the tiles' pixels before compression.
+    pub pixel_bytes: usize,
+    /// Bytes of the whole update message.
+    pub message_bytes: usize,
+}
+
+/// Encodes dirty tiles; parallel over groups of tiles for all but tiny updates.
+#[derive(Clone, Copy, Debug)]
+pub struct TileEncoder {
+    parallel: bool,
+}
+
+impl Default for TileEncoder {
+    fn default() -> Self {
+        Self { parallel: true }
+    }
+}
+
+/// Fewer tiles than this are encoded on the calling thread.
+const PARALLEL_MIN_TILES: usize = 8;
+
+struct Scratch {
+    tile: Vec<u8>,
+    packed: Vec<u8>,
+}
+
+impl TileEncoder {
+    pub fn single_threaded() -> Self {
+        Self { parallel: false }
+    }
+
+    /// Writes an update with the tiles of `mask` to `out` (cleared first).
+    pub fn encode_delta(
+        &self,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        mask: &DirtyMask,
+        sequence: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeStats, EncodeError> {
+        self.encode(frame, grid, mask, sequence, false, out)
+    }
+
+    /// Writes an update with every tile of the frame to `out` (cleared first).
+    pub fn encode_keyframe(
+        &self,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        sequence: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeStats, EncodeError> {
+        self.encode(
+            frame,
+            grid,
+            &DirtyMask::full(grid.tile_count()),
+            sequence,
+            true,
+            out,
+        )
+    }
+
+    fn encode(
+        &self,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        mask: &DirtyMask,
+        sequence: u64,
+        keyframe: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeStats, EncodeError> {
+        if grid.width() != frame.width() || grid.height() != frame.height() {
+            return Err(EncodeError::GridMismatch {
+                grid_width: grid.width(),
+                grid_height: grid.height(),
+                width: frame.width(),
+                height: frame.height(),
+            });
+        }
+        if mask.len() != grid.tile_count() {
+            return Err(EncodeError::MaskMismatch {
+                mask: mask.len(),
+                grid: grid.tile_count(),
+            });
+        }
+        let dirty: Vec<u32> = mask.iter().map(|i| i as u32).collect();
+        out.clear();
+        UpdateHeader {
+            sequence,
+            width: frame.width(),
+            height: frame.height(),
+            tile_size: grid.tile_size(),
+            format: frame.format(),
+            keyframe,
+            tile_count: dirty.len() as u32,
+        }
+        .write(out);
+
+        let new_scratch = || Scratch {
+            tile: Vec::new(),
+            packed: Vec::new(),
+        };
+        let mut stats = EncodeStats::default();
+        if self.parallel && dirty.len() >= PARALLEL_MIN_TILES && rayon::current_num_threads() > 1 {
+            // Groups of tiles, each written to its own buffer, joined in order: one allocation
+            // a group, not a tile.
+            let groups = rayon::current_num_threads() * 4;
+            let per_group = dirty.len().div_ceil(groups).max(4);
+            let parts: Vec<(Vec<u8>, EncodeStats)> = dirty
+                .par_chunks(per_group)
+                .map_init(new_scratch, |scratch, chunk| {
+                    let mut part = Vec::new();
+                    let mut s = EncodeStats::default();
+                    for &index in chunk {
+                        encode_tile(frame, grid, index, scratch, &mut part, &mut s);
+                    }
+                    (part, s)
+                })
+                .collect();
+            for (part, s) in parts {
+                out.extend_from_slice(&part);
+                stats.add(&s);
+            }
+        } else {
+            let mut scratch = new_scratch();
+            for &index in &dirty {
+                encode_tile(frame, grid, index, &mut scratch, out, &mut stats);
+            }
+        }
+        stats.message_bytes = out.len();
+        Ok(stats)
+    }
+}
+
+impl EncodeStats {
+    fn add(&mut self, o: &EncodeStats) {
+        self.tiles += o.tiles;
+        self.lz4_tiles += o.lz4_tiles;
+        self.raw_tiles += o.raw_tiles;
+        self.pixel_bytes += o.pixel_bytes;
+    }
+}
+
+fn encode_tile(
+    frame: &CpuFrame<'_>,
+    grid: &TileGrid,
+    index: u32,
+    scratch: &mut Scratch,
+    out: &mut Vec<u8>,
+    stats: &mut EncodeStats,
+) {
+    let rect = grid.tile_rect(index as usize);
+    let (x0, len) = (
+        rect.x as usize * BYTES_PER_PIXEL,
+        rect.width as usize * BYTES_PER_PIXEL,
+    );
+    let tile = &mut scratch.tile;
+    tile.clear();
+    for y in rect.y..rect.bottom() {
+        tile.extend_from_slice(&frame.row(y)[x0..x0 + len]);
+    }
+    let canonical = frame.format().canonical_bits();
+    if canonical != 0 {
+        for px in tile.chunks_exact_mut(BYTES_PER_PIXEL) {
+            let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | canonical;
+            px.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    let packed = &mut scratch.packed;
+    packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
+    let (codec, payload) = match lz4_flex::block::compress_into(tile, packed) {
+        Ok(n) if n < tile.len() => (TileCodec::Lz4, &packed[..n]),
+        _ => (TileCodec::Raw, &tile[..]),
+    };
+    out.extend_from_slice(&index.to_le_bytes());
+    out.push(codec.wire_code());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    stats.tiles += 1;
+    stats.pixel_bytes += tile.len();
+    match codec {
+        TileCodec::Lz4 => stats.lz4_tiles += 1,
+        TileCodec::Raw => stats.raw_tiles += 1,
+    }
+}

@@ -1,0 +1,311 @@
+//! The update message: header and tile records, its byte layout and its parser.
+//!
+//! All integers are little-endian.
+//!
+//! | field | type | meaning |
+//! |---|---|---|
+//! | magic | `[u8; 4]` | `TSU1` |
+//! | sequence | `u64` | frame sequence number |
+//! | width, height | `u32`, `u32` | frame size in pixels, 1..=limits |
+//! | tile_size | `u16` | tile side, 16..=256 |
+//! | format | `u8` | 0 BGRA8, 1 RGBA8, 2 BGRx8, 3 RGBx8 |
+//! | flags | `u8` | bit 0: keyframe (every tile present); other bits zero |
+//! | tile_count | `u32` | number of tile records that follow |
+//!
+//! Each tile record: `index: u32` (row-major, < tiles in the grid, each at most once),
+//! `codec: u8` (0 raw, 1 lz4 block), `len: u32`, then `len` bytes. Raw payloads are exactly the
+//! tile's pixels, rows packed; lz4 payloads must decompress to exactly that many bytes.
+
+use crate::{PixelFormat, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
+use thiserror::Error;
+
+pub const UPDATE_MAGIC: [u8; 4] = *b"TSU1";
+/// Bytes of the update header.
+pub const UPDATE_HEADER_LEN: usize = 28;
+/// Bytes of a tile record before its payload.
+pub const TILE_HEADER_LEN: usize = 9;
+
+const FLAG_KEYFRAME: u8 = 1;
+
+/// How one tile's pixels are packed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TileCodec {
+    /// The pixels as they are, rows packed.
+    Raw,
+    /// The packed pixels compressed as one lz4 block.
+    Lz4,
+}
+
+impl TileCodec {
+    pub fn wire_code(self) -> u8 {
+        match self {
+            Self::Raw => 0,
+            Self::Lz4 => 1,
+        }
+    }
+    pub fn from_wire_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(Self::Raw),
+            1 => Some(Self::Lz4),
+            _ => None,
+        }
+    }
+}
+
+/// What a receiver accepts; anything larger is refused before allocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DecodeLimits {
+    pub max_width: u32,
+    pub max_height: u32,
+    /// Largest width * height (the framebuffer is 4 bytes a pixel).
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeLimits {
+    /// 16384 on a side and 64 Mpx (a 256 MiB framebuffer): 8K and dual 4K fit.
+    fn default() -> Self {
+        Self {
+            max_width: 16_384,
+            max_height: 16_384,
+            max_pixels: 8192 * 8192,
+        }
+    }
+}
+
+/// Why an update was refused. Nothing was applied.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("update truncated: {what} needs {needed} bytes, {available} left")]
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        available: usize,
+    },
+    #[error("not an update (magic {0:02x?})")]
+    BadMagic([u8; 4]),
+    #[error("unknown update flags {0:#04x}")]
+    UnknownFlags(u8),
+    #[error("unknown pixel format code {0}")]
+    UnknownFormat(u8),
+    #[error("tile size {0} is outside {MIN_TILE_SIZE}..={MAX_TILE_SIZE}")]
+    TileSize(u32),
+    #[error("frame size {width}x{height} is empty or beyond the limits {limits:?}")]
+    FrameSize {
+        width: u32,
+        height: u32,
+        limits: DecodeLimits,
+    },
+    #[error("update declares {count} tiles, the frame has {max}")]
+    TooManyTiles { count: u32, max: usize },
+    #[error("tile index {index} outside a grid of {tiles} tiles")]
+    TileIndex { index: u32, tiles: usize },
+    #[error("tile {0} appears twice")]
+    DuplicateTile(u32),
+    #[error("tile {index} has unknown codec {code}")]
+    UnknownCodec { index: u32, code: u8 },
+    #[error("tile {index}: {codec:?} payload of {len} bytes, allowed {allowed}")]
+    PayloadLength {
+        index: u32,
+        codec: TileCodec,
+        len: usize,
+        allowed: usize,
+    },
+    #[error("tile {index}: lz4 data is corrupt: {reason}")]
+    Lz4 { index: u32, reason: String },
+    #[error("tile {index}: decompressed to {got} bytes, the tile has {expected}")]
+    DecompressedSize {
+        index: u32,
+        got: usize,
+        expected: usize,
+    },
+    #[error("keyframe carries {count} tiles, the frame has {expected}")]
+    IncompleteKeyframe { count: u32, expected: usize },
+    #[error("{0} bytes after the last tile")]
+    TrailingBytes(usize),
+}
+
+/// The fixed part of an update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateHeader {
+    pub sequence: u64,
+    pub width: u32,
+    pub height: u32,
+    pub tile_size: u32,
+    pub format: PixelFormat,
+    /// Every tile of the frame is present: the receiver may start (or restart) from it.
+    pub keyframe: bool,
+    pub tile_count: u32,
+}
+
+impl UpdateHeader {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&UPDATE_MAGIC);
+        out.extend_from_slice(&self.sequence.to_le_bytes());
+        out.extend_from_slice(&self.width.to_le_bytes());
+        out.extend_from_slice(&self.height.to_le_bytes());
+        out.extend_from_slice(&(self.tile_size as u16).to_le_bytes());
+        out.push(self.format.wire_code());
+        out.push(if self.keyframe { FLAG_KEYFRAME } else { 0 });
+        out.extend_from_slice(&self.tile_count.to_le_bytes());
+    }
+}
+
+/// One tile record, its payload borrowed from the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TilePayload<'a> {
+    pub index: u32,
+    pub codec: TileCodec,
+    pub data: &'a [u8],
+}
+
+/// A parsed, validated update.
+#[derive(Clone, Debug)]
+pub struct Update<'a> {
+    pub header: UpdateHeader,
+    pub grid: TileGrid,
+    pub tiles: Vec<TilePayload<'a>>,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if self.bytes.len() < n {
+            return Err(DecodeError::Truncated {
+                what,
+                needed: n,
+                available: self.bytes.len(),
+            });
+        }
+        let (head, rest) = self.bytes.split_at(n);
+        self.bytes = rest;
+        Ok(head)
+    }
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        Ok(self.take(N, what)?.try_into().expect("took N bytes"))
+    }
+    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+}
+
+/// Parses and validates `bytes` as one update. Payloads are checked for length here and for
+/// content when decoded ([`crate::DecodedTiles::decode`]).
+pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update<'a>, DecodeError> {
+    let mut r = Reader { bytes };
+    let magic = r.array::<4>("magic")?;
+    if magic != UPDATE_MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    let sequence = r.u64("sequence")?;
+    let width = r.u32("width")?;
+    let height = r.u32("height")?;
+    let tile_size = u32::from(r.u16("tile size")?);
+    let format_code = r.u8("pixel format")?;
+    let flags = r.u8("flags")?;
+    let tile_count = r.u32("tile count")?;
+
+    if flags & !FLAG_KEYFRAME != 0 {
+        return Err(DecodeError::UnknownFlags(flags));
+    }
+    let format =
+        PixelFormat::from_wire_code(format_code).ok_or(DecodeError::UnknownFormat(format_code))?;
+    if !(MIN_TILE_SIZE..=MAX_TILE_SIZE).contains(&tile_size) {
+        return Err(DecodeError::TileSize(tile_size));
+    }
+    if width == 0
+        || height == 0
+        || width > limits.max_width
+        || height > limits.max_height
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
+        return Err(DecodeError::FrameSize {
+            width,
+            height,
+            limits: *limits,
+        });
+    }
+    let grid =
+        TileGrid::new(width, height, tile_size).map_err(|_| DecodeError::TileSize(tile_size))?;
+    let tiles_in_grid = grid.tile_count();
+    if tile_count as usize > tiles_in_grid {
+        return Err(DecodeError::TooManyTiles {
+            count: tile_count,
+            max: tiles_in_grid,
+        });
+    }
+    let keyframe = flags & FLAG_KEYFRAME != 0;
+    if keyframe && tile_count as usize != tiles_in_grid {
+        return Err(DecodeError::IncompleteKeyframe {
+            count: tile_count,
+            expected: tiles_in_grid,
+        });
+    }
+    // Never reserve more records than the remaining bytes could hold.
+    let mut tiles = Vec::with_capacity((tile_count as usize).min(r.bytes.len() / TILE_HEADER_LEN));
+    let mut seen = crate::DirtyMask::new(tiles_in_grid);
+    for _ in 0..tile_count {
+        let index = r.u32("tile index")?;
+        let code = r.u8("tile codec")?;
+        let len = r.u32("tile length")? as usize;
+        if index as usize >= tiles_in_grid {
+            return Err(DecodeError::TileIndex {
+                index,
+                tiles: tiles_in_grid,
+            });
+        }
+        if seen.get(index as usize) {
+            return Err(DecodeError::DuplicateTile(index));
+        }
+        seen.set(index as usize);
+        let codec =
+            TileCodec::from_wire_code(code).ok_or(DecodeError::UnknownCodec { index, code })?;
+        let tile_bytes = grid.tile_bytes(index as usize);
+        let allowed = match codec {
+            TileCodec::Raw => tile_bytes,
+            TileCodec::Lz4 => lz4_flex::block::get_maximum_output_size(tile_bytes),
+        };
+        let length_ok = match codec {
+            TileCodec::Raw => len == tile_bytes,
+            TileCodec::Lz4 => len > 0 && len <= allowed,
+        };
+        if !length_ok {
+            return Err(DecodeError::PayloadLength {
+                index,
+                codec,
+                len,
+                allowed,
+            });
+        }
+        let data = r.take(len, "tile payload")?;
+        tiles.push(TilePayload { index, codec, data });
+    }
+    if !r.bytes.is_empty() {
+        return Err(DecodeError::TrailingBytes(r.bytes.len()));
+    }
+    let header = UpdateHeader {
+        sequence,
+        width,
+        height,
+        tile_size,
+        format,
+        keyframe,
+        tile_count,
+    };
+    Ok(Update {
+        header,
+        grid,
+        tiles,
+    })
+}

@@ -1,0 +1,133 @@
+//! [`GpuCompositor`]: the frame lives in one persistent wgpu texture; each update uploads only
+//! its dirty tiles.
+
+use super::{decode_for, ApplyError, FrameShape};
+use crate::{DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, UpdateHeader, BYTES_PER_PIXEL};
+
+/// Applies updates onto a texture on the GPU.
+pub struct GpuCompositor {
+    ctx: GpuContext,
+    limits: DecodeLimits,
+    target: Option<(wgpu::Texture, FrameShape)>,
+    decoded: DecodedTiles,
+    readback: Vec<u8>,
+}
+
+impl GpuCompositor {
+    pub fn new(ctx: &GpuContext, limits: DecodeLimits) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            limits,
+            target: None,
+            decoded: DecodedTiles::new(),
+            readback: Vec::new(),
+        }
+    }
+
+    /// The texture holding the frame (none before the first keyframe). Its format is the
+    /// update's [`crate::PixelFormat::texture_format`]; usage includes `TEXTURE_BINDING`.
+    pub fn texture(&self) -> Option<&wgpu::Texture> {
+        self.target.as_ref().map(|(t, _)| t)
+    }
+
+    /// Applies one update message: decodes on the CPU, then writes each dirty tile into the
+    /// texture. On error the texture is unchanged.
+    pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
+        let shape = self.target.as_ref().map(|(_, s)| *s);
+        let (header, reshape) = decode_for(bytes, &self.limits, shape, &mut self.decoded)?;
+        if reshape {
+            let shape = FrameShape {
+                width: header.width,
+                height: header.height,
+                format: header.format,
+            };
+            let texture = self.ctx.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("composited frame"),
+                size: wgpu::Extent3d {
+                    width: header.width,
+                    height: header.height,
+                    depth_or_array_layers: 1,
+                },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: header.format.texture_format(),
+                usage: wgpu::TextureUsages::TEXTURE_BINDING
+                    | wgpu::TextureUsages::COPY_DST
+                    | wgpu::TextureUsages::COPY_SRC,
+                view_formats: &[],
+            });
+            self.target = Some((texture, shape));
+        }
+        let (texture, _) = self
+            .target
+            .as_ref()
+            .expect("a texture exists after a keyframe");
+        for tile in self.decoded.tiles() {
+            let r = tile.rect;
+            self.ctx.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: r.x,
+                        y: r.y,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                self.decoded.pixels(tile),
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(r.width * BYTES_PER_PIXEL as u32),
+                    rows_per_image: Some(r.height),
+                },
+                wgpu::Extent3d {
+                    width: r.width,
+                    height: r.height,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
+        self.ctx.queue.submit([]);
+        Ok(header)
+    }
+
+    /// Copies the texture back to CPU memory (for tests, screenshots and `--dump`).
+    pub fn read_back(&mut self) -> Result<Option<FrameBuffer>, ApplyError> {
+        let Some((texture, shape)) = &self.target else {
+            return Ok(None);
+        };
+        let row_bytes = shape.width * BYTES_PER_PIXEL as u32;
+        let padded = row_bytes.next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT);
+        let size = u64::from(padded) * u64::from(shape.height);
+        let buffer = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("composited frame readback"),
+            size,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded),
+                    rows_per_image: Some(shape.height),
+                },
+            },
+            texture.size(),
+        );
+        self.ctx.queue.submit([encoder.finish()]);
+        self.ctx.read_buffer(&buffer, size, &mut self.readback)?;
+        let mut pixels = Vec::with_capacity(row_bytes as usize * shape.height as usize);
+        for row in self.readback.chunks_exact(padded as usize) {
+            pixels.extend_from_slice(&row[..row_bytes as usize]);
+        }
+        let frame = FrameBuffer::from_pixels(shape.width, shape.height, shape.format, pixels)
+            .expect("read back exactly the texture's pixels");
+        Ok(Some(frame))
+    }
+}

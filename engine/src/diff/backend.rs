@@ -1,0 +1,138 @@
+//! Choosing where the diff runs: `auto` takes the GPU only when the adapter is real hardware.
+//! On a software adapter (lavapipe, llvmpipe, WARP) the GPU path runs on the same CPU through a
+//! JIT and is 10-30x slower than [`super::CpuDiff`].
+
+use crate::{AdapterSummary, GpuError};
+use std::str::FromStr;
+
+/// What the user asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiffBackendRequest {
+    /// The GPU on real hardware, else the CPU.
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl FromStr for DiffBackendRequest {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "gpu" => Ok(Self::Gpu),
+            other => Err(format!(
+                "unknown diff backend {other:?}: expected auto, cpu or gpu"
+            )),
+        }
+    }
+}
+
+/// Where the diff runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffBackend {
+    Cpu,
+    Gpu,
+}
+
+/// The outcome of [`choose_backend`], for the user to read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendChoice {
+    pub backend: DiffBackend,
+    /// The adapter that was found, whether or not it is used.
+    pub adapter: Option<AdapterSummary>,
+    /// Why this backend, in a sentence.
+    pub reason: String,
+}
+
+impl std::fmt::Display for BackendChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.backend {
+            DiffBackend::Cpu => "cpu",
+            DiffBackend::Gpu => "gpu",
+        };
+        write!(f, "diff on {name}: {}", self.reason)
+    }
+}
+
+/// Decides the backend from the request and the outcome of opening a GPU.
+///
+/// `gpu` forced without an adapter is an error; `auto` falls back to the CPU.
+pub fn choose_backend(
+    request: DiffBackendRequest,
+    adapter: Result<&AdapterSummary, &GpuError>,
+) -> Result<BackendChoice, GpuError> {
+    let found = adapter.ok().cloned();
+    let (backend, reason) = match (request, adapter) {
+        (DiffBackendRequest::Cpu, _) => (DiffBackend::Cpu, "requested".to_string()),
+        (DiffBackendRequest::Gpu, Ok(a)) => (DiffBackend::Gpu, format!("requested, on {a}")),
+        (DiffBackendRequest::Gpu, Err(e)) => return Err(e.clone()),
+        (DiffBackendRequest::Auto, Ok(a)) if !a.software => {
+            (DiffBackend::Gpu, format!("hardware adapter {a}"))
+        }
+        (DiffBackendRequest::Auto, Ok(a)) => (
+            DiffBackend::Cpu,
+            format!("adapter {a} is software, where the CPU diff is faster"),
+        ),
+        (DiffBackendRequest::Auto, Err(e)) => (DiffBackend::Cpu, format!("no usable GPU ({e})")),
+    };
+    Ok(BackendChoice {
+        backend,
+        adapter: found,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn adapter(software: bool) -> AdapterSummary {
+        AdapterSummary {
+            name: if software { "llvmpipe" } else { "NVIDIA H100" }.into(),
+            backend: "Vulkan".into(),
+            device_type: if software { "Cpu" } else { "DiscreteGpu" }.into(),
+            driver: String::new(),
+            software,
+        }
+    }
+
+    #[test]
+    fn auto_takes_gpu_only_on_hardware() {
+        let hw = adapter(false);
+        let sw = adapter(true);
+        let none = GpuError::NoAdapter("none".into());
+        let pick = |r, a| choose_backend(r, a).map(|c| c.backend);
+        assert_eq!(
+            pick(DiffBackendRequest::Auto, Ok(&hw)).unwrap(),
+            DiffBackend::Gpu
+        );
+        assert_eq!(
+            pick(DiffBackendRequest::Auto, Ok(&sw)).unwrap(),
+            DiffBackend::Cpu
+        );
+        assert_eq!(
+            pick(DiffBackendRequest::Auto, Err(&none)).unwrap(),
+            DiffBackend::Cpu
+        );
+        assert_eq!(
+            pick(DiffBackendRequest::Gpu, Ok(&sw)).unwrap(),
+            DiffBackend::Gpu
+        );
+        assert_eq!(
+            pick(DiffBackendRequest::Cpu, Ok(&hw)).unwrap(),
+            DiffBackend::Cpu
+        );
+        assert!(pick(DiffBackendRequest::Gpu, Err(&none)).is_err());
+        let c = choose_backend(DiffBackendRequest::Auto, Ok(&sw)).unwrap();
+        assert_eq!(c.adapter, Some(sw));
+        assert!(c.to_string().contains("software"), "{c}");
+    }
+
+    #[test]
+    fn parses_requests() {
+        assert_eq!("gpu".parse(), Ok(DiffBackendRequest::Gpu));
+        assert!("GPU!".parse::<DiffBackendRequest>().is_err());
+    }
+}

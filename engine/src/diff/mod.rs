@@ -1,0 +1,63 @@
+//! Finding the tiles that changed between two frames: on the CPU ([`CpuDiff`]), on the GPU
+//! ([`GpuDiff`]), the choice between them ([`choose_backend`]) and a stateful wrapper that keeps
+//! the previous frame ([`FrameDiffer`]).
+//!
+//! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
+//! never replace it: a hinted tile whose pixels are equal stays clean.
+
+mod backend;
+mod cpu;
+mod differ;
+mod gpu;
+
+pub use backend::{choose_backend, BackendChoice, DiffBackend, DiffBackendRequest};
+pub use cpu::CpuDiff;
+pub use differ::FrameDiffer;
+pub use gpu::GpuDiff;
+
+use crate::{GpuError, PixelFormat};
+use thiserror::Error;
+
+/// Why a diff could not run.
+#[derive(Debug, Error)]
+pub enum DiffError {
+    /// The two frames differ in size or pixel format.
+    #[error("previous frame is {prev_width}x{prev_height} {prev_format:?}, current is {width}x{height} {format:?}")]
+    FrameMismatch {
+        prev_width: u32,
+        prev_height: u32,
+        prev_format: PixelFormat,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    },
+    /// The tile grid was made for a frame of another size.
+    #[error("tile grid is for {grid_width}x{grid_height}, frame is {width}x{height}")]
+    GridMismatch {
+        grid_width: u32,
+        grid_height: u32,
+        width: u32,
+        height: u32,
+    },
+    /// A GPU frame handed to the CPU diff.
+    #[error("the CPU diff needs frames in CPU memory")]
+    NotInCpuMemory,
+    /// A texture the GPU diff cannot read.
+    #[error("texture not usable for the GPU diff: {0}")]
+    UnusableTexture(String),
+    /// A failure of the GPU device.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+}
+
+fn check_grid(grid: &crate::TileGrid, width: u32, height: u32) -> Result<(), DiffError> {
+    if grid.width() != width || grid.height() != height {
+        return Err(DiffError::GridMismatch {
+            grid_width: grid.width(),
+            grid_height: grid.height(),
+            width,
+            height,
+        });
+    }
+    Ok(())
+}

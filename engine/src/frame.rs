@@ -1,0 +1,395 @@
+//! Frames: pixels borrowed from CPU memory ([`CpuFrame`]), held on the GPU ([`GpuFrame`]),
+//! or owned with a tight stride ([`FrameBuffer`]).
+//!
+//! Every supported format has four bytes a pixel. Formats with an `x` byte ([`PixelFormat::Bgrx8`],
+//! [`PixelFormat::Rgbx8`]) are opaque: the diff ignores the padding byte and the codec sends it as
+//! `0xFF`, so the receiver's picture is defined even where the OS leaves garbage there.
+
+use thiserror::Error;
+
+/// Bytes in one pixel, for every [`PixelFormat`].
+pub const BYTES_PER_PIXEL: usize = 4;
+
+/// Largest width or height the engine accepts for a frame (the largest 2D texture wgpu guarantees
+/// on desktop GPUs is 16384).
+pub const MAX_DIMENSION: u32 = 16_384;
+
+/// Byte order of a four-byte pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PixelFormat {
+    /// Blue, green, red, alpha.
+    Bgra8,
+    /// Red, green, blue, alpha.
+    Rgba8,
+    /// Blue, green, red, padding (opaque).
+    Bgrx8,
+    /// Red, green, blue, padding (opaque).
+    Rgbx8,
+}
+
+impl PixelFormat {
+    /// Every format, in wire-code order.
+    pub const ALL: [PixelFormat; 4] = [Self::Bgra8, Self::Rgba8, Self::Bgrx8, Self::Rgbx8];
+
+    /// Whether the fourth byte carries alpha (else it is padding and the pixel is opaque).
+    pub fn has_alpha(self) -> bool {
+        matches!(self, Self::Bgra8 | Self::Rgba8)
+    }
+
+    /// Mask of the bits that carry picture information in one pixel read as a little-endian `u32`.
+    pub fn significant_bits(self) -> u32 {
+        if self.has_alpha() {
+            u32::MAX
+        } else {
+            0x00FF_FFFF
+        }
+    }
+
+    /// Bits to OR into every pixel (read as a little-endian `u32`) to make it canonical: the
+    /// padding byte of an opaque format becomes `0xFF`.
+    pub fn canonical_bits(self) -> u32 {
+        !self.significant_bits()
+    }
+
+    /// Whether the red channel is the third byte (BGR order).
+    pub fn is_bgr(self) -> bool {
+        matches!(self, Self::Bgra8 | Self::Bgrx8)
+    }
+
+    /// Code of this format in the update wire format.
+    pub fn wire_code(self) -> u8 {
+        match self {
+            Self::Bgra8 => 0,
+            Self::Rgba8 => 1,
+            Self::Bgrx8 => 2,
+            Self::Rgbx8 => 3,
+        }
+    }
+
+    /// The format with this wire code, if any.
+    pub fn from_wire_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+
+    /// The wgpu texture format that stores these bytes unchanged.
+    pub fn texture_format(self) -> wgpu::TextureFormat {
+        if self.is_bgr() {
+            wgpu::TextureFormat::Bgra8Unorm
+        } else {
+            wgpu::TextureFormat::Rgba8Unorm
+        }
+    }
+}
+
+/// Why a frame description was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    /// Width or height is zero.
+    #[error("frame is empty ({width}x{height})")]
+    Empty { width: u32, height: u32 },
+    /// Width or height is above [`MAX_DIMENSION`].
+    #[error(
+        "frame {width}x{height} exceeds the largest supported size {MAX_DIMENSION}x{MAX_DIMENSION}"
+    )]
+    TooLarge { width: u32, height: u32 },
+    /// The stride is shorter than one row of pixels.
+    #[error("stride {stride} is shorter than a row of {width} pixels ({min} bytes)")]
+    StrideTooSmall {
+        stride: usize,
+        width: u32,
+        min: usize,
+    },
+    /// The pixel buffer ends before the last row does.
+    #[error("pixel buffer holds {len} bytes, the frame needs {needed}")]
+    BufferTooSmall { len: usize, needed: usize },
+}
+
+/// Checks a frame's dimensions and returns the bytes one row of pixels takes.
+pub fn check_dimensions(width: u32, height: u32) -> Result<usize, FrameError> {
+    if width == 0 || height == 0 {
+        return Err(FrameError::Empty { width, height });
+    }
+    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(FrameError::TooLarge { width, height });
+    }
+    Ok(width as usize * BYTES_PER_PIXEL)
+}
+
+/// A frame whose pixels are borrowed from CPU memory, rows `stride` bytes apart.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuFrame<'a> {
+    width: u32,
+    height: u32,
+    stride: usize,
+    format: PixelFormat,
+    pixels: &'a [u8],
+}
+
+impl<'a> CpuFrame<'a> {
+    /// Describes `pixels` as a frame. The last row may end right after its last pixel.
+    pub fn new(
+        width: u32,
+        height: u32,
+        stride: usize,
+        format: PixelFormat,
+        pixels: &'a [u8],
+    ) -> Result<Self, FrameError> {
+        let row_bytes = check_dimensions(width, height)?;
+        if stride < row_bytes {
+            return Err(FrameError::StrideTooSmall {
+                stride,
+                width,
+                min: row_bytes,
+            });
+        }
+        let needed = stride
+            .checked_mul(height as usize - 1)
+            .and_then(|n| n.checked_add(row_bytes))
+            .ok_or(FrameError::BufferTooSmall {
+                len: pixels.len(),
+                needed: usize::MAX,
+            })?;
+        if pixels.len() < needed {
+            return Err(FrameError::BufferTooSmall {
+                len: pixels.len(),
+                needed,
+            });
+        }
+        Ok(Self {
+            width,
+            height,
+            stride,
+            format,
+            pixels,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    /// Distance between the starts of two rows, in bytes.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+    /// Bytes of one row's pixels, without padding.
+    pub fn row_bytes(&self) -> usize {
+        self.width as usize * BYTES_PER_PIXEL
+    }
+    /// The whole borrowed buffer, padding included.
+    pub fn pixels(&self) -> &'a [u8] {
+        self.pixels
+    }
+    /// The pixels of row `y`, without padding.
+    pub fn row(&self, y: u32) -> &'a [u8] {
+        let start = y as usize * self.stride;
+        &self.pixels[start..start + self.row_bytes()]
+    }
+}
+
+/// A frame that already lives on the GPU: the zero-copy entry used by capture backends.
+///
+/// The texture must be 2D, one mip level, in [`PixelFormat::texture_format`] of `format`, with
+/// `TEXTURE_BINDING` and `COPY_SRC` usage.
+#[derive(Clone, Copy, Debug)]
+pub struct GpuFrame<'a> {
+    pub texture: &'a wgpu::Texture,
+    pub format: PixelFormat,
+}
+
+/// A frame from CPU memory or from the GPU.
+#[derive(Clone, Copy, Debug)]
+pub enum Frame<'a> {
+    Cpu(CpuFrame<'a>),
+    Gpu(GpuFrame<'a>),
+}
+
+impl Frame<'_> {
+    pub fn width(&self) -> u32 {
+        match self {
+            Frame::Cpu(f) => f.width(),
+            Frame::Gpu(f) => f.texture.width(),
+        }
+    }
+    pub fn height(&self) -> u32 {
+        match self {
+            Frame::Cpu(f) => f.height(),
+            Frame::Gpu(f) => f.texture.height(),
+        }
+    }
+    pub fn format(&self) -> PixelFormat {
+        match self {
+            Frame::Cpu(f) => f.format(),
+            Frame::Gpu(f) => f.format,
+        }
+    }
+}
+
+/// An owned frame with tightly packed rows (stride = width * 4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameBuffer {
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    pixels: Vec<u8>,
+}
+
+impl FrameBuffer {
+    /// A frame of the given size with every byte zero.
+    pub fn new(width: u32, height: u32, format: PixelFormat) -> Result<Self, FrameError> {
+        let row_bytes = check_dimensions(width, height)?;
+        Ok(Self {
+            width,
+            height,
+            format,
+            pixels: vec![0; row_bytes * height as usize],
+        })
+    }
+
+    /// Copies a borrowed frame, dropping its row padding.
+    pub fn from_frame(frame: &CpuFrame<'_>) -> Self {
+        let mut pixels = Vec::with_capacity(frame.row_bytes() * frame.height() as usize);
+        for y in 0..frame.height() {
+            pixels.extend_from_slice(frame.row(y));
+        }
+        Self {
+            width: frame.width(),
+            height: frame.height(),
+            format: frame.format(),
+            pixels,
+        }
+    }
+
+    /// Takes ownership of tightly packed pixels.
+    pub fn from_pixels(
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        pixels: Vec<u8>,
+    ) -> Result<Self, FrameError> {
+        let row_bytes = check_dimensions(width, height)?;
+        let needed = row_bytes * height as usize;
+        if pixels.len() != needed {
+            return Err(FrameError::BufferTooSmall {
+                len: pixels.len(),
+                needed,
+            });
+        }
+        Ok(Self {
+            width,
+            height,
+            format,
+            pixels,
+        })
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+    pub fn format(&self) -> PixelFormat {
+        self.format
+    }
+    pub fn stride(&self) -> usize {
+        self.width as usize * BYTES_PER_PIXEL
+    }
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+    pub fn pixels_mut(&mut self) -> &mut [u8] {
+        &mut self.pixels
+    }
+    /// This buffer as a borrowed frame.
+    pub fn as_frame(&self) -> CpuFrame<'_> {
+        CpuFrame {
+            width: self.width,
+            height: self.height,
+            stride: self.stride(),
+            format: self.format,
+            pixels: &self.pixels,
+        }
+    }
+
+    /// The same picture with every pixel made canonical (see [`PixelFormat::canonical_bits`]):
+    /// what a receiver holds after a lossless transfer.
+    pub fn canonical(&self) -> FrameBuffer {
+        let mut out = self.clone();
+        let bits = self.format.canonical_bits();
+        if bits != 0 {
+            for px in out.pixels.chunks_exact_mut(BYTES_PER_PIXEL) {
+                let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | bits;
+                px.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_frame_checks_stride_and_length() {
+        let buf = vec![0u8; 10 * 4 * 3];
+        assert!(CpuFrame::new(10, 3, 40, PixelFormat::Bgra8, &buf).is_ok());
+        assert_eq!(
+            CpuFrame::new(10, 3, 39, PixelFormat::Bgra8, &buf).unwrap_err(),
+            FrameError::StrideTooSmall {
+                stride: 39,
+                width: 10,
+                min: 40
+            }
+        );
+        // A padded stride whose last row is unpadded.
+        let padded = vec![0u8; 48 * 2 + 40];
+        assert!(CpuFrame::new(10, 3, 48, PixelFormat::Bgra8, &padded).is_ok());
+        assert!(matches!(
+            CpuFrame::new(10, 3, 48, PixelFormat::Bgra8, &padded[..padded.len() - 1]),
+            Err(FrameError::BufferTooSmall { .. })
+        ));
+        assert!(matches!(
+            CpuFrame::new(0, 3, 48, PixelFormat::Bgra8, &padded),
+            Err(FrameError::Empty { .. })
+        ));
+        assert!(matches!(
+            CpuFrame::new(
+                MAX_DIMENSION + 1,
+                1,
+                usize::MAX,
+                PixelFormat::Bgra8,
+                &padded
+            ),
+            Err(FrameError::TooLarge { .. })
+        ));
+        // A stride so large that stride * height overflows is an error, not a panic.
+        assert!(matches!(
+            CpuFrame::new(10, 3, usize::MAX, PixelFormat::Bgra8, &padded),
+            Err(FrameError::BufferTooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn wire_codes_round_trip() {
+        for f in PixelFormat::ALL {
+            assert_eq!(PixelFormat::from_wire_code(f.wire_code()), Some(f));
+        }
+        assert_eq!(PixelFormat::from_wire_code(4), None);
+    }
+
+    #[test]
+    fn canonical_sets_padding_byte_only_for_opaque_formats() {
+        let px = vec![1, 2, 3, 4];
+        let x = FrameBuffer::from_pixels(1, 1, PixelFormat::Bgrx8, px.clone()).unwrap();
+        assert_eq!(x.canonical().pixels(), &[1, 2, 3, 0xFF]);
+        let a = FrameBuffer::from_pixels(1, 1, PixelFormat::Rgba8, px.clone()).unwrap();
+        assert_eq!(a.canonical().pixels(), &px[..]);
+    }
+}

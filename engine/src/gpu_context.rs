@@ -1,0 +1,155 @@
+//! [`GpuContext`]: the wgpu adapter, device and queue that the GPU diff and compositor share.
+
+use thiserror::Error;
+
+/// A failure to get or use a GPU.
+#[derive(Debug, Error, Clone)]
+pub enum GpuError {
+    /// No adapter could be had (no driver, or none that supports compute).
+    #[error("no GPU adapter: {0}")]
+    NoAdapter(String),
+    /// The adapter refused a device.
+    #[error("GPU device request failed: {0}")]
+    Device(String),
+    /// Waiting on the device failed (device lost, timeout).
+    #[error("GPU poll failed: {0}")]
+    Poll(String),
+    /// Mapping a buffer for read-back failed.
+    #[error("GPU buffer map failed: {0}")]
+    Map(String),
+}
+
+/// A short description of the adapter in use, for reports and stats.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    /// A CPU or software adapter (lavapipe, llvmpipe, WARP): the CPU diff is faster there.
+    pub software: bool,
+}
+
+impl AdapterSummary {
+    pub fn from_info(info: &wgpu::AdapterInfo) -> Self {
+        Self {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver: format!("{} {}", info.driver, info.driver_info)
+                .trim()
+                .to_string(),
+            software: info.device_type == wgpu::DeviceType::Cpu,
+        }
+    }
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}, {}", self.name, self.backend, self.device_type)?;
+        if self.software {
+            write!(f, ", software")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// A wgpu device and queue (both cheap to clone) and what adapter they came from.
+#[derive(Clone, Debug)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    summary: AdapterSummary,
+}
+
+impl GpuContext {
+    /// Opens the best adapter (honouring `WGPU_BACKEND` and `WGPU_POWER_PREF`), blocking.
+    pub fn new() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    /// Opens the best adapter (honouring `WGPU_BACKEND` and `WGPU_POWER_PREF`).
+    pub async fn new_async() -> Result<Self, GpuError> {
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                force_fallback_adapter: false,
+                compatible_surface: None,
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+        Self::from_adapter(&adapter).await
+    }
+
+    /// Opens a device on `adapter` with limits large enough for the adapter's biggest textures.
+    pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Self, GpuError> {
+        let info = adapter.get_info();
+        let caps = adapter.get_downlevel_capabilities();
+        if !caps.flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS) {
+            return Err(GpuError::NoAdapter(format!(
+                "{} has no compute shaders",
+                info.name
+            )));
+        }
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("tessera"),
+                required_features: wgpu::Features::empty(),
+                required_limits: wgpu::Limits::downlevel_defaults()
+                    .using_resolution(adapter.limits()),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::Device(e.to_string()))?;
+        Ok(Self {
+            device,
+            queue,
+            summary: AdapterSummary::from_info(&info),
+        })
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.summary
+    }
+
+    /// Blocks until the GPU has finished all submitted work.
+    pub fn wait(&self) -> Result<(), GpuError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| GpuError::Poll(e.to_string()))
+    }
+
+    /// Reads `len` bytes from the start of a `MAP_READ` buffer, blocking until the GPU is done.
+    pub fn read_buffer(
+        &self,
+        buffer: &wgpu::Buffer,
+        len: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), GpuError> {
+        let slice = buffer.slice(..len);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| GpuError::Map(e.to_string()))?
+            .map_err(|e| GpuError::Map(e.to_string()))?;
+        {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| GpuError::Map(e.to_string()))?;
+            out.clear();
+            out.extend_from_slice(&view);
+        }
+        buffer.unmap();
+        Ok(())
+    }
+}

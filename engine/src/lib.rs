@@ -1,0 +1,41 @@
+//! Tessera's engine: the sans-IO core of a lossless, tile-based screen-sharing pipeline.
+//!
+//! It is frames and tile grids, the CPU and GPU tile diff, the lz4 tile codec with a strict
+//! decoder, the CPU and GPU compositors, and synthetic desktop scenes. It is not capture, not
+//! networking and not a window: it opens no sockets and reads no clocks; the `tessera-platform`,
+//! `tessera-sender` and `tessera-receiver` crates do that around it.
+//!
+//! The pipeline: a frame ([`Frame`]) is diffed against the previous one ([`FrameDiffer`],
+//! [`CpuDiff`], [`GpuDiff`]) into a [`DirtyMask`] over a [`TileGrid`]; the dirty tiles are packed
+//! into an update ([`TileEncoder`]); the receiver validates and decodes it ([`parse_update`],
+//! [`DecodedTiles`]) and applies it ([`CpuCompositor`], [`GpuCompositor`]).
+
+mod codec;
+mod compositor;
+mod diff;
+mod dirty_mask;
+mod frame;
+mod gpu_context;
+mod rect;
+pub mod synthetic;
+mod tile_grid;
+
+pub use codec::{
+    parse_update, DecodeError, DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats,
+    TileCodec, TileEncoder, TilePayload, Update, UpdateHeader, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
+    UPDATE_MAGIC,
+};
+pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
+pub use diff::{
+    choose_backend, BackendChoice, CpuDiff, DiffBackend, DiffBackendRequest, DiffError,
+    FrameDiffer, GpuDiff,
+};
+pub use dirty_mask::DirtyMask;
+pub use frame::{
+    check_dimensions, CpuFrame, Frame, FrameBuffer, FrameError, GpuFrame, PixelFormat,
+    BYTES_PER_PIXEL, MAX_DIMENSION,
+};
+pub use gpu_context::{AdapterSummary, GpuContext, GpuError};
+pub use rect::Rect;
+pub use synthetic::{Scene, SyntheticSource};
+pub use tile_grid::{GridError, TileGrid, DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE};
