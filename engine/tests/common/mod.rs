@@ -1,0 +1,65 @@
+//! Helpers shared by the engine's integration tests.
+#![allow(dead_code)]
+
+use tessera_engine::{FrameBuffer, GpuContext, PixelFormat};
+
+/// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_GPU=1`
+/// (the README's test command sets it), and is reported as not run otherwise.
+pub fn gpu() -> Option<GpuContext> {
+    match GpuContext::new() {
+        Ok(ctx) => {
+            eprintln!("GPU adapter: {}", ctx.adapter());
+            Some(ctx)
+        }
+        Err(e) => {
+            let required = std::env::var("CI").is_ok_and(|v| v == "true")
+                || std::env::var("TESSERA_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            if required {
+                panic!("no GPU adapter, and GPU tests are required here: {e}. Install mesa-vulkan-drivers (lavapipe).");
+            }
+            eprintln!(
+                "NOT RUN: no GPU adapter ({e}); install mesa-vulkan-drivers to run GPU tests"
+            );
+            None
+        }
+    }
+}
+
+/// A small deterministic random generator (SplitMix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u32) -> u32 {
+        (self.next() % u64::from(n.max(1))) as u32
+    }
+    pub fn fill(&mut self, bytes: &mut [u8]) {
+        for chunk in bytes.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Pixels laid out with `stride` bytes a row (padding filled with junk), copied from `frame`.
+pub fn padded(frame: &FrameBuffer, stride: usize, junk: u8) -> Vec<u8> {
+    let row = frame.stride();
+    let mut out = vec![junk; stride * (frame.height() as usize - 1) + row];
+    for (y, src) in frame.pixels().chunks_exact(row).enumerate() {
+        out[y * stride..y * stride + row].copy_from_slice(src);
+    }
+    out
+}
+
+/// A frame of random pixels.
+pub fn noise(width: u32, height: u32, format: PixelFormat, rng: &mut Rng) -> FrameBuffer {
+    let mut f = FrameBuffer::new(width, height, format).unwrap();
+    rng.fill(f.pixels_mut());
+    f
+}
