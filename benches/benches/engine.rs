@@ -1,1 +1,300 @@
-fn main() {}
+//! Diff and codec throughput, with the memory-bandwidth yardsticks measured in the same run.
+//!
+//! `cargo bench -p tessera-benches` runs criterion as usual and then prints a markdown table of
+//! medians and ratios (diff time / flat memcmp time of the same two frames), which is what
+//! BENCHMARKS.md records. Ratios from one run are what to compare: the machines are shared.
+
+use criterion::Criterion;
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tessera_engine::{
+    parse_update, CpuCompositor, CpuDiff, DecodeLimits, DecodedTiles, Frame, FrameBuffer,
+    GpuContext, GpuDiff, GpuFrame, PixelFormat, Scene, SyntheticSource, TileEncoder, TileGrid,
+};
+
+const TILE: u32 = 64;
+const RESOLUTIONS: [(&str, u32, u32); 2] = [("1080p", 1920, 1080), ("4K", 3840, 2160)];
+const DIRTY_PERCENT: [u32; 4] = [0, 1, 10, 100];
+/// Criterion samples a bench; the table reports their median.
+const SAMPLE_SIZE: usize = 20;
+
+/// Seconds per iteration of each bench, one entry per criterion sample.
+static SAMPLES: Mutex<BTreeMap<String, Vec<f64>>> = Mutex::new(BTreeMap::new());
+
+/// Benchmarks `f` under `id`, recording each sample's time per iteration.
+fn measure(c: &mut Criterion, id: &str, mut f: impl FnMut()) {
+    c.bench_function(id, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            let elapsed = start.elapsed();
+            SAMPLES
+                .lock()
+                .unwrap()
+                .entry(id.to_string())
+                .or_default()
+                .push(elapsed.as_secs_f64() / iters as f64);
+            elapsed
+        })
+    });
+}
+
+fn median(id: &str) -> Option<f64> {
+    let samples = SAMPLES.lock().unwrap();
+    let mut v = samples.get(id)?.clone();
+    // The last SAMPLE_SIZE entries are criterion's measured samples; earlier ones its warm-up.
+    let keep = v.len().min(SAMPLE_SIZE);
+    v.drain(..v.len() - keep);
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+/// A desktop frame and a copy with `percent` of its tiles changed (one pixel in each
+/// tile's middle, tiles spread evenly).
+fn frame_pair(w: u32, h: u32, percent: u32) -> (FrameBuffer, FrameBuffer) {
+    let a = SyntheticSource::new(Scene::Typing, w, h, PixelFormat::Bgra8)
+        .unwrap()
+        .frame_buffer()
+        .clone();
+    let mut b = a.clone();
+    let grid = TileGrid::new(w, h, TILE).unwrap();
+    let n = grid.tile_count();
+    let dirty = (n * percent as usize).div_ceil(100);
+    for k in 0..dirty {
+        let r = grid.tile_rect(k * n / dirty.max(1));
+        let (x, y) = (r.x + r.width / 2, r.y + r.height / 2);
+        b.pixels_mut()[(y as usize * w as usize + x as usize) * 4] ^= 0x5A;
+    }
+    (a, b)
+}
+
+fn yardsticks(c: &mut Criterion) {
+    for (name, w, h) in RESOLUTIONS {
+        let (a, b) = frame_pair(w, h, 0);
+        measure(c, &format!("{name}/memcmp"), || {
+            black_box(black_box(a.pixels()) == black_box(b.pixels()));
+        });
+        let mut dst = vec![0u8; a.pixels().len()];
+        measure(c, &format!("{name}/copy"), || {
+            dst.copy_from_slice(black_box(a.pixels()));
+            black_box(&dst);
+        });
+    }
+}
+
+fn upload(ctx: &GpuContext, f: &FrameBuffer) -> wgpu::Texture {
+    let size = wgpu::Extent3d {
+        width: f.width(),
+        height: f.height(),
+        depth_or_array_layers: 1,
+    };
+    let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("bench frame"),
+        size,
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: f.format().texture_format(),
+        usage: wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC
+            | wgpu::TextureUsages::COPY_DST,
+        view_formats: &[],
+    });
+    ctx.queue.write_texture(
+        t.as_image_copy(),
+        f.pixels(),
+        wgpu::TexelCopyBufferLayout {
+            offset: 0,
+            bytes_per_row: Some(f.stride() as u32),
+            rows_per_image: None,
+        },
+        size,
+    );
+    t
+}
+
+fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
+    for (name, w, h) in RESOLUTIONS {
+        let grid = TileGrid::new(w, h, TILE).unwrap();
+        for pct in DIRTY_PERCENT {
+            let (a, b) = frame_pair(w, h, pct);
+            let (fa, fb) = (a.as_frame(), b.as_frame());
+            for (label, diff) in [
+                ("cpu-1t", CpuDiff::single_threaded()),
+                ("cpu-all", CpuDiff::multi_threaded()),
+            ] {
+                measure(c, &format!("{name}/diff/{label}/{pct}%"), || {
+                    black_box(diff.diff(&grid, &fa, &fb, None).unwrap());
+                });
+            }
+            let Some(ctx) = gpu else { continue };
+            // Frames from CPU memory: upload, compare, read back the mask.
+            let mut d = GpuDiff::new(ctx);
+            let frames = [Frame::Cpu(fa), Frame::Cpu(fb)];
+            let mut i = 0;
+            measure(c, &format!("{name}/diff/gpu-upload/{pct}%"), || {
+                i ^= 1;
+                black_box(d.diff(frames[i], &grid, None).unwrap());
+            });
+            // Frames already on the GPU (capture textures): compare, copy to previous, mask back.
+            let (ta, tb) = (upload(ctx, &a), upload(ctx, &b));
+            let frames = [
+                Frame::Gpu(GpuFrame {
+                    texture: &ta,
+                    format: a.format(),
+                }),
+                Frame::Gpu(GpuFrame {
+                    texture: &tb,
+                    format: b.format(),
+                }),
+            ];
+            let mut d = GpuDiff::new(ctx);
+            measure(c, &format!("{name}/diff/gpu-resident/{pct}%"), || {
+                i ^= 1;
+                black_box(d.diff(frames[i], &grid, None).unwrap());
+            });
+        }
+    }
+}
+
+fn codec(c: &mut Criterion) {
+    let (w, h) = (1920, 1080);
+    let grid = TileGrid::new(w, h, TILE).unwrap();
+    let desktop = SyntheticSource::new(Scene::Scrolling, w, h, PixelFormat::Bgra8)
+        .unwrap()
+        .frame_buffer()
+        .clone();
+    let mut noise = FrameBuffer::new(w, h, PixelFormat::Bgra8).unwrap();
+    let mut state = 0x1234_5678_9ABC_DEF0u64;
+    for chunk in noise.pixels_mut().chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    for (content, frame) in [("desktop", &desktop), ("noise", &noise)] {
+        let enc = TileEncoder::default();
+        let mut msg = Vec::new();
+        measure(c, &format!("1080p/encode/{content}"), || {
+            black_box(
+                enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
+                    .unwrap(),
+            );
+        });
+        enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
+            .unwrap();
+        SIZES.lock().unwrap().insert(content.to_string(), msg.len());
+        let mut decoded = DecodedTiles::new();
+        measure(c, &format!("1080p/decode/{content}"), || {
+            let u = parse_update(black_box(&msg), &DecodeLimits::default()).unwrap();
+            decoded.decode(&u).unwrap();
+        });
+        let mut comp = CpuCompositor::new(DecodeLimits::default());
+        measure(c, &format!("1080p/apply/{content}"), || {
+            comp.apply(black_box(&msg)).unwrap();
+        });
+    }
+}
+
+/// Encoded keyframe bytes by content.
+static SIZES: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!(
+        "{cpu}, {} threads",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    )
+}
+
+fn print_table(gpu: &str) {
+    let ms = |s: f64| format!("{:.3}", s * 1e3);
+    println!("\n## Tessera engine benchmarks\n\nMachine: {}. GPU adapter: {gpu}. Tile {TILE}x{TILE}, BGRA8, desktop-like frames; medians of criterion samples.\n", machine());
+    for (name, w, h) in RESOLUTIONS {
+        let Some(memcmp) = median(&format!("{name}/memcmp")) else {
+            continue;
+        };
+        let copy = median(&format!("{name}/copy")).unwrap_or(f64::NAN);
+        let bytes = f64::from(w) * f64::from(h) * 4.0;
+        println!("### Diff, {name} ({w}x{h})\n");
+        println!("Yardsticks: flat memcmp of the two frames {} ms ({:.1} GB/s of both frames read), one frame copy {} ms.\n", ms(memcmp), 2.0 * bytes / memcmp / 1e9, ms(copy));
+        println!("| diff | dirty tiles | ms | / memcmp | / copy |");
+        println!("|---|---|---|---|---|");
+        for label in ["cpu-1t", "cpu-all", "gpu-upload", "gpu-resident"] {
+            for pct in DIRTY_PERCENT {
+                if let Some(t) = median(&format!("{name}/diff/{label}/{pct}%")) {
+                    println!(
+                        "| {label} | {pct}% | {} | {:.2} | {:.2} |",
+                        ms(t),
+                        t / memcmp,
+                        t / copy
+                    );
+                }
+            }
+        }
+        println!();
+    }
+    println!(
+        "### Tile codec, 1080p keyframe (all {} tiles)\n",
+        TileGrid::new(1920, 1080, TILE).unwrap().tile_count()
+    );
+    println!("| content | encoded size | encode ms | encode GB/s | decode ms | decode GB/s | apply (decode + composite) GB/s |");
+    println!("|---|---|---|---|---|---|---|");
+    let bytes = 1920.0 * 1080.0 * 4.0;
+    for content in ["desktop", "noise"] {
+        let (Some(e), Some(d), Some(a)) = (
+            median(&format!("1080p/encode/{content}")),
+            median(&format!("1080p/decode/{content}")),
+            median(&format!("1080p/apply/{content}")),
+        ) else {
+            continue;
+        };
+        let size = SIZES.lock().unwrap().get(content).copied().unwrap_or(0);
+        println!(
+            "| {content} | {:.1}% | {} | {:.2} | {} | {:.2} | {:.2} |",
+            100.0 * size as f64 / bytes,
+            ms(e),
+            bytes / e / 1e9,
+            ms(d),
+            bytes / d / 1e9,
+            bytes / a / 1e9
+        );
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(SAMPLE_SIZE)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let gpu = match GpuContext::new() {
+        Ok(ctx) => Some(ctx),
+        Err(e) => {
+            eprintln!("no GPU adapter, GPU rows skipped: {e}");
+            None
+        }
+    };
+    let adapter = gpu
+        .as_ref()
+        .map_or("none".to_string(), |g| g.adapter().to_string());
+    yardsticks(&mut c);
+    diffs(&mut c, gpu.as_ref());
+    codec(&mut c);
+    c.final_summary();
+    // `cargo bench` passes --bench; `cargo test --benches` runs each bench once, without it.
+    if std::env::args().any(|a| a == "--bench") && !std::env::args().any(|a| a == "--list") {
+        print_table(&adapter);
+    }
+}

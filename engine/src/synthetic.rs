@@ -177,7 +177,7 @@ impl SyntheticSource {
             return;
         }
         let (col, row) = self.cursor;
-        let ch = text_char(u64::from(row) * 131 + 7, col, self.index);
+        let ch = text_char(u64::from(row) * 131 + 7, col);
         let cell = Rect::new(
             area.x + col * GLYPH_W,
             area.y + row * GLYPH_H,
@@ -277,13 +277,9 @@ fn hash3(a: u32, b: u32, c: u32) -> u32 {
 }
 
 /// The character at `col` of text line `line`: words of letters separated by spaces.
-fn text_char(line: u64, col: u32, salt: u64) -> u8 {
-    let h = hash3(
-        line as u32,
-        col / 6,
-        (line >> 32) as u32 ^ (salt as u32 & 0),
-    );
-    if col % 6 == 5 || h % 7 == 0 {
+fn text_char(line: u64, col: u32) -> u8 {
+    let word = hash3(line as u32, col / 6, (line >> 32) as u32);
+    if col % 6 == 5 || word.is_multiple_of(7) {
         b' '
     } else {
         b'a' + (hash3(line as u32, col, 1) % 26) as u8
@@ -388,7 +384,7 @@ fn draw_text_row(frame: &mut FrameBuffer, area: Rect, y: u32, virtual_row: u32) 
         let ch = if line % 5 == 4 {
             b' '
         } else {
-            text_char(line, col, 0)
+            text_char(line, col)
         };
         let on = glyph_bit(ch, (x - area.x) % GLYPH_W, glyph_row);
         put(row, x, format, if on { INK } else { WHITE });

@@ -61,7 +61,7 @@ fn cpu_mask(
 fn gpu_mask_equals_cpu_mask_on_random_frame_pairs() {
     let Some(ctx) = gpu() else { return };
     let mut gpu_diff = GpuDiff::new(&ctx);
-    let mut rng = Rng(0x7E55_E7A);
+    let mut rng = Rng(0x07E5_5E7A);
     let sizes = [(1921, 1079), (257, 129), (64, 64), (1, 1), (300, 17)];
     let mut cases = 0;
     for (i, &(w, h)) in sizes.iter().enumerate() {

@@ -53,6 +53,9 @@ fn update(
     out
 }
 
+/// Recognises the error a hostile case must produce.
+type ExpectedError = fn(&DecodeError) -> bool;
+
 fn decode(bytes: &[u8]) -> Result<(), DecodeError> {
     let u = parse_update(bytes, &DecodeLimits::default())?;
     DecodedTiles::new().decode(&u)
@@ -79,7 +82,7 @@ fn every_truncation_of_a_valid_update_is_an_error() {
 fn each_hostile_field_gets_its_own_error() {
     let tile = 16 * 16 * 4;
     let raw = |n: usize| vec![0u8; n];
-    let cases: Vec<(&str, Vec<u8>, fn(&DecodeError) -> bool)> = vec![
+    let cases: Vec<(&str, Vec<u8>, ExpectedError)> = vec![
         ("empty", vec![], |e| {
             matches!(e, DecodeError::Truncated { .. })
         }),

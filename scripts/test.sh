@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs Tessera's whole test suite, installing what is missing first.
+# GPU tests run on whatever Vulkan adapter exists (lavapipe without a GPU) and fail if none does.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/ensure-deps.sh
+
+ensure_rust
+ensure_packages "${TESSERA_GPU_PACKAGES[@]}"
+ensure_runtime_dir
+export TESSERA_REQUIRE_GPU=1
+
+cargo test --workspace --locked
+# The benchmarks, once each, to prove they still run (figures come from `cargo bench`).
+cargo test -p tessera-benches --benches --locked
