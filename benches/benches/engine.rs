@@ -86,37 +86,6 @@ fn yardsticks(c: &mut Criterion) {
     }
 }
 
-fn upload(ctx: &GpuContext, f: &FrameBuffer) -> wgpu::Texture {
-    let size = wgpu::Extent3d {
-        width: f.width(),
-        height: f.height(),
-        depth_or_array_layers: 1,
-    };
-    let t = ctx.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("bench frame"),
-        size,
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: f.format().texture_format(),
-        usage: wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::COPY_SRC
-            | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    ctx.queue.write_texture(
-        t.as_image_copy(),
-        f.pixels(),
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(f.stride() as u32),
-            rows_per_image: None,
-        },
-        size,
-    );
-    t
-}
-
 fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
     for (name, w, h) in RESOLUTIONS {
         let grid = TileGrid::new(w, h, TILE).unwrap();
@@ -141,7 +110,7 @@ fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
                 black_box(d.diff(frames[i], &grid, None).unwrap());
             });
             // Frames already on the GPU (capture textures): compare, copy to previous, mask back.
-            let (ta, tb) = (upload(ctx, &a), upload(ctx, &b));
+            let (ta, tb) = (ctx.create_frame_texture(&fa), ctx.create_frame_texture(&fb));
             let frames = [
                 Frame::Gpu(GpuFrame {
                     texture: &ta,

@@ -118,6 +118,45 @@ impl GpuContext {
         &self.summary
     }
 
+    /// A texture holding `frame`, usable as a [`crate::GpuFrame`] (`TEXTURE_BINDING | COPY_SRC`,
+    /// plus `COPY_DST` so it can be rewritten). For freeze-frames, tests and benchmarks.
+    pub fn create_frame_texture(&self, frame: &crate::CpuFrame<'_>) -> wgpu::Texture {
+        let size = wgpu::Extent3d {
+            width: frame.width(),
+            height: frame.height(),
+            depth_or_array_layers: 1,
+        };
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("frame"),
+            size,
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: frame.format().texture_format(),
+            usage: wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC
+                | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        self.write_frame(&texture, frame);
+        texture
+    }
+
+    /// Overwrites a texture made by [`Self::create_frame_texture`] with a frame of its size.
+    pub fn write_frame(&self, texture: &wgpu::Texture, frame: &crate::CpuFrame<'_>) {
+        let used = frame.stride() * (frame.height() as usize - 1) + frame.row_bytes();
+        self.queue.write_texture(
+            texture.as_image_copy(),
+            &frame.pixels()[..used],
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(frame.stride() as u32),
+                rows_per_image: Some(frame.height()),
+            },
+            texture.size(),
+        );
+    }
+
     /// Blocks until the GPU has finished all submitted work.
     pub fn wait(&self) -> Result<(), GpuError> {
         self.device

@@ -20,6 +20,16 @@ pub enum GridError {
     Empty { width: u32, height: u32 },
 }
 
+/// A tile grid used with a frame of another size.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+#[error("tile grid is for {grid_width}x{grid_height}, frame is {width}x{height}")]
+pub struct GridMismatch {
+    pub grid_width: u32,
+    pub grid_height: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
 /// Square tiles of `tile_size` pixels over a `width` x `height` frame, numbered row by row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TileGrid {
@@ -45,6 +55,19 @@ impl TileGrid {
             cols: width.div_ceil(tile_size),
             rows: height.div_ceil(tile_size),
         })
+    }
+
+    /// Checks that this grid was made for a `width` x `height` frame.
+    pub fn check_frame(&self, width: u32, height: u32) -> Result<(), GridMismatch> {
+        if (self.width, self.height) != (width, height) {
+            return Err(GridMismatch {
+                grid_width: self.width,
+                grid_height: self.height,
+                width,
+                height,
+            });
+        }
+        Ok(())
     }
 
     pub fn width(&self) -> u32 {

@@ -4,8 +4,8 @@ mod common;
 
 use common::{gpu, noise, padded, Rng};
 use tessera_engine::{
-    CpuDiff, CpuFrame, DirtyMask, Frame, FrameBuffer, GpuDiff, GpuFrame, PixelFormat, Rect,
-    TileGrid,
+    CpuDiff, CpuFrame, DiffBackend, DiffBackendRequest, DirtyMask, Frame, FrameBuffer, FrameDiffer,
+    GpuDiff, GpuFrame, PixelFormat, Rect, TileGrid,
 };
 
 /// Changes a few bytes of `f`: on tile borders, in the last partial tile, alpha-only, random.
@@ -104,37 +104,6 @@ fn gpu_mask_equals_cpu_mask_on_random_frame_pairs() {
     assert_eq!(cases, sizes.len() * 6);
 }
 
-fn upload(ctx: &tessera_engine::GpuContext, f: &FrameBuffer) -> wgpu::Texture {
-    let size = wgpu::Extent3d {
-        width: f.width(),
-        height: f.height(),
-        depth_or_array_layers: 1,
-    };
-    let texture = ctx.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("test capture texture"),
-        size,
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: f.format().texture_format(),
-        usage: wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::COPY_SRC
-            | wgpu::TextureUsages::COPY_DST,
-        view_formats: &[],
-    });
-    ctx.queue.write_texture(
-        texture.as_image_copy(),
-        f.pixels(),
-        wgpu::TexelCopyBufferLayout {
-            offset: 0,
-            bytes_per_row: Some(f.stride() as u32),
-            rows_per_image: None,
-        },
-        size,
-    );
-    texture
-}
-
 #[test]
 fn frames_already_on_the_gpu_are_diffed_in_place() {
     let Some(ctx) = gpu() else { return };
@@ -145,7 +114,10 @@ fn frames_already_on_the_gpu_are_diffed_in_place() {
         let a = noise(w, h, format, &mut rng);
         let mut b = a.clone();
         perturb(&mut b, 32, &mut rng);
-        let (ta, tb) = (upload(&ctx, &a), upload(&ctx, &b));
+        let (ta, tb) = (
+            ctx.create_frame_texture(&a.as_frame()),
+            ctx.create_frame_texture(&b.as_frame()),
+        );
         let mut d = GpuDiff::new(&ctx);
         assert!(d
             .diff(
@@ -171,16 +143,7 @@ fn frames_already_on_the_gpu_are_diffed_in_place() {
         assert_eq!(got, cpu_mask(&grid, &a.as_frame(), &b.as_frame(), None));
         // The previous frame was copied on the GPU: overwriting the caller's texture does not
         // change what the next diff compares against.
-        ctx.queue.write_texture(
-            tb.as_image_copy(),
-            a.pixels(),
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(a.stride() as u32),
-                rows_per_image: None,
-            },
-            tb.size(),
-        );
+        ctx.write_frame(&tb, &a.as_frame());
         let again = d.diff(Frame::Cpu(b.as_frame()), &grid, None).unwrap();
         assert!(again.none(), "previous frame must be b");
         // CPU and GPU frames mix freely.
@@ -271,4 +234,27 @@ fn hints_that_touch_nothing_report_nothing() {
         .diff(Frame::Cpu(b.as_frame()), &grid, None)
         .unwrap()
         .none());
+}
+
+#[test]
+fn auto_backend_follows_the_adapter() {
+    let Some(ctx) = gpu() else { return };
+    let (differ, choice, shared) = FrameDiffer::open(DiffBackendRequest::Auto).unwrap();
+    let adapter = choice.adapter.clone().expect("an adapter was found");
+    assert_eq!(adapter, *ctx.adapter());
+    let expected = if adapter.software {
+        DiffBackend::Cpu
+    } else {
+        DiffBackend::Gpu
+    };
+    assert_eq!(choice.backend, expected, "{choice}");
+    assert_eq!(differ.backend(), expected);
+    assert_eq!(shared.is_some(), expected == DiffBackend::Gpu);
+    let (forced, choice, _) = FrameDiffer::open(DiffBackendRequest::Gpu).unwrap();
+    assert_eq!(
+        (forced.backend(), choice.backend),
+        (DiffBackend::Gpu, DiffBackend::Gpu)
+    );
+    let (cpu, choice, _) = FrameDiffer::open(DiffBackendRequest::Cpu).unwrap();
+    assert_eq!((cpu.backend(), choice.adapter), (DiffBackend::Cpu, None));
 }

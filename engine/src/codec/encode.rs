@@ -1,20 +1,15 @@
 //! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel.
 
 use super::update::{TileCodec, UpdateHeader};
-use crate::{CpuFrame, DirtyMask, TileGrid, BYTES_PER_PIXEL};
+use crate::{CpuFrame, DirtyMask, GridMismatch, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
 
 /// Why a frame could not be encoded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum EncodeError {
-    #[error("tile grid is for {grid_width}x{grid_height}, frame is {width}x{height}")]
-    GridMismatch {
-        grid_width: u32,
-        grid_height: u32,
-        width: u32,
-        height: u32,
-    },
+    #[error(transparent)]
+    GridMismatch(#[from] GridMismatch),
     #[error("dirty mask covers {mask} tiles, the grid has {grid}")]
     MaskMismatch { mask: usize, grid: usize },
 }
@@ -95,14 +90,7 @@ impl TileEncoder {
         keyframe: bool,
         out: &mut Vec<u8>,
     ) -> Result<EncodeStats, EncodeError> {
-        if grid.width() != frame.width() || grid.height() != frame.height() {
-            return Err(EncodeError::GridMismatch {
-                grid_width: grid.width(),
-                grid_height: grid.height(),
-                width: frame.width(),
-                height: frame.height(),
-            });
-        }
+        grid.check_frame(frame.width(), frame.height())?;
         if mask.len() != grid.tile_count() {
             return Err(EncodeError::MaskMismatch {
                 mask: mask.len(),

@@ -6,7 +6,7 @@
 //! split into its tiles. A tile found dirty is skipped for the rest of its band, and a band ends
 //! early once every tile in it is decided. Bands run in parallel.
 
-use super::{check_grid, DiffError};
+use super::DiffError;
 use crate::{CpuFrame, DirtyMask, Rect, TileGrid};
 use rayon::prelude::*;
 
@@ -52,7 +52,7 @@ impl CpuDiff {
         hints: Option<&[Rect]>,
     ) -> Result<DirtyMask, DiffError> {
         check_same_shape(previous, current)?;
-        check_grid(grid, current.width(), current.height())?;
+        grid.check_frame(current.width(), current.height())?;
         let mut states = match hints {
             None => vec![PENDING; grid.tile_count()],
             Some(rects) => {
@@ -288,7 +288,7 @@ mod tests {
         let other = TileGrid::new(32, 64, 16).unwrap();
         assert!(matches!(
             d.diff(&other, &a.as_frame(), &a.as_frame(), None),
-            Err(DiffError::GridMismatch { .. })
+            Err(DiffError::GridMismatch(_))
         ));
     }
 }

@@ -1,7 +1,10 @@
 //! [`FrameDiffer`]: the diff as a stream sees it — hand it each new frame, get the tiles that
 //! changed since the last one.
 
-use super::{cpu::check_same_shape, CpuDiff, DiffBackend, DiffError, GpuDiff};
+use super::{
+    choose_backend, cpu::check_same_shape, BackendChoice, CpuDiff, DiffBackend, DiffBackendRequest,
+    DiffError, GpuDiff,
+};
 use crate::{CpuFrame, DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
 use rayon::prelude::*;
 
@@ -28,6 +31,22 @@ impl FrameDiffer {
                 return Err(crate::GpuError::NoAdapter("no GPU context given".into()).into())
             }
         })
+    }
+
+    /// Opens the differ the user asked for: a GPU is opened unless the CPU is forced, and
+    /// [`choose_backend`] decides. Returns the choice (with the adapter) to report, and the GPU
+    /// context when the diff runs there, to share with the rest of the pipeline.
+    pub fn open(
+        request: DiffBackendRequest,
+    ) -> Result<(Self, BackendChoice, Option<GpuContext>), DiffError> {
+        let gpu = match request {
+            DiffBackendRequest::Cpu => Err(crate::GpuError::NoAdapter("not opened".into())),
+            _ => GpuContext::new(),
+        };
+        let choice = choose_backend(request, gpu.as_ref().map(|g| g.adapter()))?;
+        let gpu = gpu.ok().filter(|_| choice.backend == DiffBackend::Gpu);
+        let differ = Self::new(choice.backend, gpu.as_ref())?;
+        Ok((differ, choice, gpu))
     }
 
     pub fn backend(&self) -> DiffBackend {
@@ -64,7 +83,7 @@ impl FrameDiffer {
                 let prev = match previous {
                     Some(p) if check_same_shape(&p.as_frame(), &current).is_ok() => p,
                     _ => {
-                        super::check_grid(grid, current.width(), current.height())?;
+                        grid.check_frame(current.width(), current.height())?;
                         *previous = Some(FrameBuffer::from_frame(&current));
                         return Ok(DirtyMask::full(grid.tile_count()));
                     }

@@ -7,7 +7,7 @@
 //! copied GPU-side into the previous-frame texture afterwards, so capture textures can be reused
 //! by their owner as soon as the call returns.
 
-use super::{check_grid, DiffError};
+use super::DiffError;
 use crate::{DirtyMask, Frame, GpuContext, GpuFrame, Rect, TileGrid};
 
 const SHADER: &str = include_str!("../../../shaders/tile_diff.wgsl");
@@ -145,7 +145,7 @@ impl GpuDiff {
         grid: &TileGrid,
         hints: Option<&[Rect]>,
     ) -> Result<DirtyMask, DiffError> {
-        check_grid(grid, frame.width(), frame.height())?;
+        grid.check_frame(frame.width(), frame.height())?;
         if let Frame::Gpu(f) = frame {
             check_texture(&f)?;
         }
@@ -164,22 +164,7 @@ impl GpuDiff {
         let next = 1 - history.previous;
 
         if let Frame::Cpu(f) = frame {
-            let used = f.stride() * (f.height() as usize - 1) + f.row_bytes();
-            self.ctx.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture: &history.textures[next],
-                    mip_level: 0,
-                    origin: wgpu::Origin3d::ZERO,
-                    aspect: wgpu::TextureAspect::All,
-                },
-                &f.pixels()[..used],
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(f.stride() as u32),
-                    rows_per_image: Some(f.height()),
-                },
-                size,
-            );
+            self.ctx.write_frame(&history.textures[next], &f);
         }
         let current_view = match frame {
             Frame::Cpu(_) => history.textures[next].create_view(&Default::default()),

@@ -15,7 +15,7 @@ pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
 
-use crate::{GpuError, PixelFormat};
+use crate::{GpuError, GridMismatch, PixelFormat};
 use thiserror::Error;
 
 /// Why a diff could not run.
@@ -32,13 +32,8 @@ pub enum DiffError {
         format: PixelFormat,
     },
     /// The tile grid was made for a frame of another size.
-    #[error("tile grid is for {grid_width}x{grid_height}, frame is {width}x{height}")]
-    GridMismatch {
-        grid_width: u32,
-        grid_height: u32,
-        width: u32,
-        height: u32,
-    },
+    #[error(transparent)]
+    GridMismatch(#[from] GridMismatch),
     /// A GPU frame handed to the CPU diff.
     #[error("the CPU diff needs frames in CPU memory")]
     NotInCpuMemory,
@@ -48,16 +43,4 @@ pub enum DiffError {
     /// A failure of the GPU device.
     #[error(transparent)]
     Gpu(#[from] GpuError),
-}
-
-fn check_grid(grid: &crate::TileGrid, width: u32, height: u32) -> Result<(), DiffError> {
-    if grid.width() != width || grid.height() != height {
-        return Err(DiffError::GridMismatch {
-            grid_width: grid.width(),
-            grid_height: grid.height(),
-            width,
-            height,
-        });
-    }
-    Ok(())
 }
