@@ -185,6 +185,26 @@ impl<'a> CpuFrame<'a> {
     pub fn pixels(&self) -> &'a [u8] {
         self.pixels
     }
+    /// Copies the pixels of `rect` (inside the frame) into `out`, rows packed, each pixel made
+    /// canonical (the padding byte of opaque formats set to 0xFF).
+    pub fn copy_tile_canonical(&self, rect: &crate::Rect, out: &mut Vec<u8>) {
+        let (x0, len) = (
+            rect.x as usize * BYTES_PER_PIXEL,
+            rect.width as usize * BYTES_PER_PIXEL,
+        );
+        out.clear();
+        for y in rect.y..rect.bottom() {
+            out.extend_from_slice(&self.row(y)[x0..x0 + len]);
+        }
+        let canonical = self.format.canonical_bits();
+        if canonical != 0 {
+            for px in out.chunks_exact_mut(BYTES_PER_PIXEL) {
+                let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | canonical;
+                px.copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+
     /// The pixels of row `y`, without padding.
     pub fn row(&self, y: u32) -> &'a [u8] {
         let start = y as usize * self.stride;

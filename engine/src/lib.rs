@@ -17,6 +17,7 @@ mod dirty_mask;
 mod frame;
 mod gpu_context;
 mod rect;
+pub mod stream;
 pub mod synthetic;
 mod tile_grid;
 
@@ -37,6 +38,7 @@ pub use frame::{
 };
 pub use gpu_context::{AdapterSummary, GpuContext, GpuError};
 pub use rect::Rect;
+pub use stream::Capabilities;
 pub use synthetic::{Scene, SyntheticSource};
 pub use tile_grid::{
     GridError, GridMismatch, TileGrid, DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE,

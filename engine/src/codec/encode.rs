@@ -1,7 +1,7 @@
 //! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel.
 
 use super::update::{TileCodec, UpdateHeader};
-use crate::{CpuFrame, DirtyMask, GridMismatch, TileGrid, BYTES_PER_PIXEL};
+use crate::{CpuFrame, DirtyMask, GridMismatch, TileGrid};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -163,23 +163,8 @@ fn encode_tile(
     out: &mut Vec<u8>,
     stats: &mut EncodeStats,
 ) {
-    let rect = grid.tile_rect(index as usize);
-    let (x0, len) = (
-        rect.x as usize * BYTES_PER_PIXEL,
-        rect.width as usize * BYTES_PER_PIXEL,
-    );
-    let tile = &mut scratch.tile;
-    tile.clear();
-    for y in rect.y..rect.bottom() {
-        tile.extend_from_slice(&frame.row(y)[x0..x0 + len]);
-    }
-    let canonical = frame.format().canonical_bits();
-    if canonical != 0 {
-        for px in tile.chunks_exact_mut(BYTES_PER_PIXEL) {
-            let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | canonical;
-            px.copy_from_slice(&v.to_le_bytes());
-        }
-    }
+    frame.copy_tile_canonical(&grid.tile_rect(index as usize), &mut scratch.tile);
+    let tile = &scratch.tile;
     let packed = &mut scratch.packed;
     packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
     let (codec, payload) = match lz4_flex::block::compress_into(tile, packed) {
