@@ -99,6 +99,13 @@ pub enum FrameError {
         width: u32,
         min: usize,
     },
+    /// A crop rectangle reaches outside the frame (or is empty).
+    #[error("region {rect:?} is not inside the {width}x{height} frame")]
+    OutsideFrame {
+        rect: crate::Rect,
+        width: u32,
+        height: u32,
+    },
     /// The pixel buffer ends before the last row does.
     #[error("pixel buffer holds {len} bytes, the frame needs {needed}")]
     BufferTooSmall { len: usize, needed: usize },
@@ -185,6 +192,27 @@ impl<'a> CpuFrame<'a> {
     pub fn pixels(&self) -> &'a [u8] {
         self.pixels
     }
+    /// The part of this frame inside `rect`, sharing its pixels (no copy): the same stride,
+    /// starting at the rectangle's first pixel.
+    pub fn crop(&self, rect: &crate::Rect) -> Result<CpuFrame<'a>, FrameError> {
+        let full = crate::Rect::new(0, 0, self.width, self.height);
+        if rect.is_empty() || rect.intersection(&full) != Some(*rect) {
+            return Err(FrameError::OutsideFrame {
+                rect: *rect,
+                width: self.width,
+                height: self.height,
+            });
+        }
+        let start = rect.y as usize * self.stride + rect.x as usize * BYTES_PER_PIXEL;
+        CpuFrame::new(
+            rect.width,
+            rect.height,
+            self.stride,
+            self.format,
+            &self.pixels[start..],
+        )
+    }
+
     /// Copies the pixels of `rect` (inside the frame) into `out`, rows packed, each pixel made
     /// canonical (the padding byte of opaque formats set to 0xFF).
     pub fn copy_tile_canonical(&self, rect: &crate::Rect, out: &mut Vec<u8>) {
@@ -394,6 +422,19 @@ mod tests {
             CpuFrame::new(10, 3, usize::MAX, PixelFormat::Bgra8, &padded),
             Err(FrameError::BufferTooSmall { .. })
         ));
+    }
+
+    #[test]
+    fn crop_shares_pixels_and_checks_bounds() {
+        let mut f = FrameBuffer::new(8, 4, PixelFormat::Rgba8).unwrap();
+        f.pixels_mut()[(2 * 8 + 3) * 4] = 77;
+        let frame = f.as_frame();
+        let c = frame.crop(&crate::Rect::new(3, 2, 5, 2)).unwrap();
+        assert_eq!((c.width(), c.height(), c.stride()), (5, 2, 32));
+        assert_eq!(c.row(0)[0], 77);
+        assert!(frame.crop(&crate::Rect::new(4, 0, 5, 1)).is_err());
+        assert!(frame.crop(&crate::Rect::new(0, 0, 0, 1)).is_err());
+        assert!(frame.crop(&crate::Rect::new(u32::MAX, 0, 2, 1)).is_err());
     }
 
     #[test]

@@ -19,6 +19,13 @@ pub enum GpuError {
     Map(String),
 }
 
+/// Whether tests must have a GPU adapter (they fail rather than skip without one): in CI
+/// (`CI=true`) and wherever `TESSERA_REQUIRE_GPU=1` (the README's test command sets it).
+pub fn gpu_tests_required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("TESSERA_REQUIRE_GPU").is_ok_and(|v| v == "1")
+}
+
 /// A short description of the adapter in use, for reports and stats.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdapterSummary {

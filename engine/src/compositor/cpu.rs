@@ -26,6 +26,11 @@ impl CpuCompositor {
         self.frame.as_ref()
     }
 
+    /// The tiles of the last applied update, decoded (for the frame checksum).
+    pub fn decoded(&self) -> &DecodedTiles {
+        &self.decoded
+    }
+
     /// Applies one update message. On error the frame is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
         let shape = self.frame.as_ref().map(|f| FrameShape {

@@ -30,6 +30,11 @@ impl GpuCompositor {
         self.target.as_ref().map(|(t, _)| t)
     }
 
+    /// The tiles of the last applied update, decoded (for the frame checksum).
+    pub fn decoded(&self) -> &DecodedTiles {
+        &self.decoded
+    }
+
     /// Applies one update message: decodes on the CPU, then writes each dirty tile into the
     /// texture. On error the texture is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {

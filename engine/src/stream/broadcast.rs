@@ -154,6 +154,20 @@ impl Broadcaster {
             .collect()
     }
 
+    /// Whether `id` has updates it has not acknowledged.
+    pub fn owes(&self, id: ViewerId) -> bool {
+        self.viewers
+            .get(&id)
+            .is_some_and(|v| !v.in_flight.is_empty())
+    }
+
+    /// Whether some viewer could take an update now (fewer than `max_in_flight` unacknowledged).
+    pub fn has_capacity(&self) -> bool {
+        self.viewers
+            .values()
+            .any(|v| v.in_flight.len() < self.max_in_flight)
+    }
+
     /// Whether every viewer has everything acknowledged and nothing pending.
     pub fn all_caught_up(&self) -> bool {
         self.viewers

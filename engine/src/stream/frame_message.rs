@@ -1,8 +1,10 @@
 //! A frame message: what one unidirectional stream from sender to viewer carries — a 28-byte
 //! header (magic `TSF1`, sequence u64, capture time u64 in microseconds of the sender's clock,
-//! whole-frame checksum u64) followed by one update message.
+//! whole-frame checksum u64) followed by one update message. A receiver reads the two headers,
+//! checks the declared frame size against its limits, and then reads no more than
+//! [`frame_message_bound`] of that size.
 
-use crate::{Capabilities, MIN_TILE_SIZE, TILE_HEADER_LEN, UPDATE_HEADER_LEN};
+use crate::{MIN_TILE_SIZE, TILE_HEADER_LEN, UPDATE_HEADER_LEN};
 use thiserror::Error;
 
 pub const FRAME_MAGIC: [u8; 4] = *b"TSF1";
@@ -52,17 +54,12 @@ pub fn split_frame_message(bytes: &[u8]) -> Result<(FrameHeader, &[u8]), FrameMe
     Ok((header, &bytes[FRAME_HEADER_LEN..]))
 }
 
-/// The most bytes a valid frame message can have for a viewer with these capabilities: every
-/// tile of the largest frame, in the smallest tiles, at lz4's worst-case size. A receiver reads
-/// no more than this from one stream.
-pub fn max_frame_message_len(caps: &Capabilities) -> usize {
-    let pixels = caps
-        .max_pixels
-        .min(u64::from(caps.max_width) * u64::from(caps.max_height)) as usize;
+/// The most bytes a valid frame message for a `width` x `height` frame can have: every tile in
+/// the smallest tiles, at lz4's worst-case size.
+pub fn frame_message_bound(width: u32, height: u32) -> usize {
+    let pixels = width as usize * height as usize;
     let tile = MIN_TILE_SIZE as usize;
-    let tiles =
-        (caps.max_width as usize).div_ceil(tile) * (caps.max_height as usize).div_ceil(tile);
-    let tiles = tiles.min(pixels);
+    let tiles = (width as usize).div_ceil(tile) * (height as usize).div_ceil(tile);
     // lz4's bound is n + n/255 + 16 a block.
     let payload = pixels * 4 + pixels * 4 / 255 + tiles * 16;
     FRAME_HEADER_LEN + UPDATE_HEADER_LEN + tiles * TILE_HEADER_LEN + payload
@@ -96,12 +93,7 @@ mod tests {
 
     #[test]
     fn bound_holds_a_raw_keyframe_of_the_largest_frame() {
-        let caps = Capabilities::with_limits(&crate::DecodeLimits {
-            max_width: 1000,
-            max_height: 100,
-            max_pixels: 100_000,
-        });
-        let bound = max_frame_message_len(&caps);
+        let bound = frame_message_bound(1000, 100);
         let tiles = 1000usize.div_ceil(16) * 100usize.div_ceil(16);
         assert!(bound >= FRAME_HEADER_LEN + UPDATE_HEADER_LEN + tiles * TILE_HEADER_LEN + 400_000);
         assert!(bound < 500_000);

@@ -17,7 +17,7 @@ pub use control::{
     Role, MAX_CONTROL_MESSAGE, PROTOCOL_VERSION,
 };
 pub use frame_message::{
-    max_frame_message_len, split_frame_message, FrameHeader, FrameMessageError, FRAME_HEADER_LEN,
+    frame_message_bound, split_frame_message, FrameHeader, FrameMessageError, FRAME_HEADER_LEN,
     FRAME_MAGIC,
 };
 pub use join::{fingerprint, secrets_match, JoinError, JoinLink, JoinToken, SECRET_LEN};

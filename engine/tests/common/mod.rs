@@ -12,9 +12,7 @@ pub fn gpu() -> Option<GpuContext> {
             Some(ctx)
         }
         Err(e) => {
-            let required = std::env::var("CI").is_ok_and(|v| v == "true")
-                || std::env::var("TESSERA_REQUIRE_GPU").is_ok_and(|v| v == "1");
-            if required {
+            if tessera_engine::gpu_tests_required() {
                 panic!("no GPU adapter, and GPU tests are required here: {e}. Install mesa-vulkan-drivers (lavapipe).");
             }
             eprintln!(

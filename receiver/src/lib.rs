@@ -1,0 +1,14 @@
+//! tessera-receiver: views a screen shared by `tessera-sender`.
+//!
+//! It is the thin I/O shell around `tessera-engine` on the viewing side: it dials a join link
+//! (or listens for a sender), reads each update from its own QUIC stream within the limits it
+//! declared, composites it on the GPU or the CPU, verifies the whole-frame checksum, and
+//! acknowledges it. It is not the protocol (that is `tessera_engine::stream`).
+
+mod compositor;
+mod dump;
+mod view;
+
+pub use compositor::{Compositor, CompositorChoice};
+pub use dump::write_png;
+pub use view::{Receiver, ReceiverConfig, ReceiverError, ReceiverReport};

@@ -1,0 +1,291 @@
+//! The receiving loop: one QUIC stream an update, each read within the limits this viewer
+//! declared, applied, verified against the sender's whole-frame checksum, and acknowledged.
+
+use crate::compositor::{Compositor, CompositorChoice};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tessera_engine::stream::{
+    frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
+    Identity, JoinLink, Role, FRAME_HEADER_LEN,
+};
+use tessera_engine::{
+    ApplyError, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN, UPDATE_MAGIC,
+};
+use tessera_sender::net::{self, ControlWriter, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
+use tessera_sender::stats::{Labels, StatsReport, StreamStats};
+use thiserror::Error;
+
+#[derive(Clone, Debug)]
+pub struct ReceiverConfig {
+    pub compositor: CompositorChoice,
+    pub limits: DecodeLimits,
+    /// Leave after this many composited frames.
+    pub frames: Option<u64>,
+    /// Wait this long between updates (for tests of slow viewers).
+    pub delay_per_update: Option<Duration>,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        Self {
+            compositor: CompositorChoice::Auto,
+            limits: DecodeLimits::default(),
+            frames: None,
+            delay_per_update: None,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReceiverError {
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("GPU: {0}")]
+    Gpu(#[from] tessera_engine::GpuError),
+    #[error("sender sent a bad frame message: {0}")]
+    BadMessage(String),
+    #[error("sender sent a bad update: {0}")]
+    BadUpdate(#[from] ApplyError),
+    #[error("sender closed the connection: {0}")]
+    Closed(String),
+}
+
+/// What a finished viewing session saw.
+pub struct ReceiverReport {
+    pub stats: StatsReport,
+    /// The composited frame at the end.
+    pub last_frame: Option<FrameBuffer>,
+}
+
+enum Peer {
+    Dial(JoinLink),
+    Listen {
+        endpoint: quinn::Endpoint,
+        secret: [u8; 32],
+    },
+}
+
+/// A viewer ready to run.
+pub struct Receiver {
+    config: ReceiverConfig,
+    peer: Peer,
+    link: Option<JoinLink>,
+    stats: Arc<Mutex<StreamStats>>,
+}
+
+impl Receiver {
+    fn new(config: ReceiverConfig, peer: Peer, link: Option<JoinLink>) -> Self {
+        let labels = Labels {
+            role: "receiver".into(),
+            ..Labels::default()
+        };
+        let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
+        Self {
+            config,
+            peer,
+            link,
+            stats,
+        }
+    }
+
+    /// Dials a sender's join link.
+    pub fn connect(config: ReceiverConfig, link: JoinLink) -> Self {
+        Self::new(config, Peer::Dial(link), None)
+    }
+
+    /// Listens for one sender (for a viewer the sharer can reach but not the reverse).
+    pub fn listen(
+        config: ReceiverConfig,
+        addr: SocketAddr,
+        identity: &Identity,
+    ) -> Result<Self, ReceiverError> {
+        let secret = net::random_secret();
+        let listener = net::listen(addr, identity, secret)?;
+        let link = Some(listener.link);
+        Ok(Self::new(
+            config,
+            Peer::Listen {
+                endpoint: listener.endpoint,
+                secret,
+            },
+            link,
+        ))
+    }
+
+    pub fn link(&self) -> Option<&JoinLink> {
+        self.link.as_ref()
+    }
+
+    pub fn stats(&self) -> Arc<Mutex<StreamStats>> {
+        self.stats.clone()
+    }
+
+    /// Views until the sender finishes, `frames` are composited, or an error.
+    pub async fn run(self) -> Result<ReceiverReport, ReceiverError> {
+        let Receiver {
+            config,
+            peer,
+            stats,
+            ..
+        } = self;
+        let (mut compositor, label) = Compositor::open(config.compositor, config.limits)?;
+        stats.lock().expect("stats lock").labels.compositor = Some(label);
+        let caps = Capabilities::with_limits(&config.limits);
+        let (endpoint, conn, hs) = match peer {
+            Peer::Dial(link) => {
+                let (endpoint, conn) = net::dial(&link).await?;
+                let hs = net::greet(&conn, Role::Viewer, link.token.secret, caps).await?;
+                (endpoint, conn, hs)
+            }
+            Peer::Listen { endpoint, secret } => loop {
+                let incoming = endpoint
+                    .accept()
+                    .await
+                    .ok_or_else(|| ReceiverError::Closed("endpoint closed".into()))?;
+                let Ok(conn) = incoming.await else { continue };
+                match net::welcome(&conn, Role::Viewer, &secret, caps, |_| Ok(())).await {
+                    Ok(hs) => break (endpoint, conn, hs),
+                    Err(e) => eprintln!(
+                        "tessera-receiver: sender {} refused: {e}",
+                        conn.remote_address()
+                    ),
+                }
+            },
+        };
+        let Handshaken {
+            mut writer, reader, ..
+        } = hs;
+        // The sender sends nothing on the control stream yet; keep it open.
+        let _reader = reader;
+        let result = receive(&conn, &mut writer, &mut compositor, &config, &stats).await;
+        let code = if result.is_ok() {
+            CLOSE_DONE
+        } else {
+            CLOSE_REFUSED
+        };
+        let reason = match &result {
+            Ok(()) => "done".to_string(),
+            Err(e) => e.to_string(),
+        };
+        conn.close(quinn::VarInt::from_u32(code), reason.as_bytes());
+        let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        result?;
+        let last_frame = tokio::task::block_in_place(|| compositor.frame())?;
+        let report = stats.lock().expect("stats lock").report();
+        Ok(ReceiverReport {
+            stats: report,
+            last_frame,
+        })
+    }
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+async fn receive(
+    conn: &quinn::Connection,
+    writer: &mut ControlWriter,
+    compositor: &mut Compositor,
+    config: &ReceiverConfig,
+    stats: &Mutex<StreamStats>,
+) -> Result<(), ReceiverError> {
+    let mut checksum: Option<FrameChecksum> = None;
+    let mut composited = 0u64;
+    loop {
+        if config.frames.is_some_and(|n| composited >= n) {
+            return Ok(());
+        }
+        let mut stream = match conn.accept_uni().await {
+            Ok(s) => s,
+            Err(quinn::ConnectionError::ApplicationClosed(close))
+                if close.error_code.into_inner() == u64::from(CLOSE_DONE) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(ReceiverError::Closed(e.to_string())),
+        };
+        let message = read_frame_message(&mut stream, &config.limits).await?;
+        let (header, update) =
+            split_frame_message(&message).map_err(|e| ReceiverError::BadMessage(e.to_string()))?;
+        let applied = tokio::task::block_in_place(|| -> Result<_, ReceiverError> {
+            let h = compositor.apply(update)?;
+            let grid = TileGrid::new(h.width, h.height, h.tile_size).expect("validated by apply");
+            let sum = match &mut checksum {
+                Some(c) if *c.grid() == grid && !h.keyframe => c,
+                _ => checksum.insert(FrameChecksum::new(grid)),
+            };
+            sum.update_from_tiles(compositor.decoded());
+            Ok((h, sum.value() == header.checksum))
+        })?;
+        let (h, verified) = applied;
+        composited += 1;
+        {
+            let mut s = stats.lock().expect("stats lock");
+            if composited == 1 {
+                s.restart_clock();
+            }
+            s.frames = composited;
+            s.updates += 1;
+            s.keyframes += u64::from(h.keyframe);
+            s.bytes += message.len() as u64;
+            s.record_latency(Duration::from_micros(
+                now_us().saturating_sub(header.capture_time_us),
+            ));
+            s.mismatches += u64::from(!verified);
+        }
+        writer
+            .send(&ControlMessage::Ack {
+                sequence: header.sequence,
+            })
+            .await?;
+        if !verified {
+            writer.send(&ControlMessage::RequestKeyframe).await?;
+        }
+        if let Some(d) = config.delay_per_update {
+            tokio::time::sleep(d).await;
+        }
+    }
+}
+
+/// Reads one frame message: the frame and update headers first, then no more than the declared
+/// frame size (checked against our limits) allows.
+async fn read_frame_message(
+    stream: &mut quinn::RecvStream,
+    limits: &DecodeLimits,
+) -> Result<Vec<u8>, ReceiverError> {
+    let bad = |e: String| ReceiverError::BadMessage(e);
+    let mut message = vec![0u8; FRAME_HEADER_LEN + UPDATE_HEADER_LEN];
+    stream
+        .read_exact(&mut message)
+        .await
+        .map_err(|e| bad(format!("headers: {e}")))?;
+    split_frame_message(&message).map_err(|e| bad(e.to_string()))?;
+    if message[FRAME_HEADER_LEN..FRAME_HEADER_LEN + 4] != UPDATE_MAGIC {
+        return Err(bad(
+            "the frame message does not carry an update (bad update magic)".into(),
+        ));
+    }
+    let u32_at = |i: usize| u32::from_le_bytes(message[i..i + 4].try_into().expect("4 bytes"));
+    let (width, height) = (u32_at(FRAME_HEADER_LEN + 12), u32_at(FRAME_HEADER_LEN + 16));
+    if width == 0
+        || height == 0
+        || width > limits.max_width
+        || height > limits.max_height
+        || u64::from(width) * u64::from(height) > limits.max_pixels
+    {
+        return Err(bad(format!(
+            "declared frame {width}x{height} is beyond this viewer's limits"
+        )));
+    }
+    let rest_limit = frame_message_bound(width, height) - message.len();
+    let rest = stream
+        .read_to_end(rest_limit)
+        .await
+        .map_err(|e| bad(format!("body: {e}")))?;
+    message.extend_from_slice(&rest);
+    Ok(message)
+}

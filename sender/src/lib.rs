@@ -1,0 +1,16 @@
+//! tessera-sender: shares a screen with Tessera viewers over QUIC.
+//!
+//! It is the thin I/O shell around `tessera-engine`: it takes frames from a source, runs the
+//! engine's diff and tile codec on a capture thread, and delivers updates to each viewer
+//! latest-wins over QUIC (quinn + rustls, the listener's certificate pinned by the join link).
+//! It is not the protocol (that is `tessera_engine::stream`) and not a viewer.
+//!
+//! [`net`] and [`stats`] are shared with `tessera-receiver`.
+
+pub mod cli;
+pub mod net;
+mod pipeline;
+pub mod source;
+pub mod stats;
+
+pub use pipeline::{Sender, SenderConfig, SenderError};

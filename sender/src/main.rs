@@ -1,0 +1,126 @@
+//! `tessera-sender`: share a screen. See `--help`.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tessera_engine::stream::{Identity, JoinLink};
+use tessera_engine::{DiffBackendRequest, Rect};
+use tessera_sender::cli::{parse_region, parse_size};
+use tessera_sender::source::SourceSpec;
+use tessera_sender::{stats, Sender, SenderConfig};
+
+/// Share a screen, losslessly, with Tessera viewers over QUIC.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Listen for viewers on this address (prints a join link).
+    #[arg(long, default_value = "0.0.0.0:4433", conflicts_with = "connect")]
+    listen: SocketAddr,
+    /// Dial a listening viewer's join link instead of listening.
+    #[arg(long, value_name = "JOIN")]
+    connect: Option<JoinLink>,
+    /// Certificate (PEM) to listen with instead of a fresh self-signed one; needs --key.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// Private key (PEM) of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// What to share: synthetic[:typing|scrolling|dragging|video|idle].
+    #[arg(long, default_value = "synthetic")]
+    source: SourceSpec,
+    /// Screen size of the synthetic source.
+    #[arg(long, value_parser = parse_size, default_value = "1920x1080")]
+    size: (u32, u32),
+    /// Share only this rectangle of the screen: x,y,w,h.
+    #[arg(long, value_parser = parse_region)]
+    region: Option<Rect>,
+    /// Frames a second at most; 0 = as fast as viewers take them.
+    #[arg(long, default_value_t = 60)]
+    fps: u32,
+    /// Tile side in pixels, 16..=256.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=256))]
+    tile: u32,
+    /// Where the diff runs: auto (GPU only on real hardware), cpu or gpu.
+    #[arg(long, default_value = "auto")]
+    diff: DiffBackendRequest,
+    /// Stop after this many frames, once every viewer has them.
+    #[arg(long)]
+    frames: Option<u64>,
+    /// Ignore the source's damage rectangles (compare every tile).
+    #[arg(long)]
+    no_damage: bool,
+    /// Write counters as JSON here when done.
+    #[arg(long)]
+    stats_json: Option<PathBuf>,
+    /// No live status line (the summary is still printed at the end).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\ntessera-sender: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let config = SenderConfig {
+        source: args.source,
+        width: args.size.0,
+        height: args.size.1,
+        region: args.region,
+        fps: args.fps,
+        tile: args.tile,
+        diff: args.diff,
+        frames: args.frames,
+        use_damage: !args.no_damage,
+        ..SenderConfig::default()
+    };
+    let sender = match args.connect {
+        Some(link) => Sender::connect(config, link)?,
+        None => {
+            let identity = match (&args.cert, &args.key) {
+                (Some(c), Some(k)) => Identity::from_pem(&std::fs::read(c)?, &std::fs::read(k)?)?,
+                _ => Identity::generate()?,
+            };
+            let sender = Sender::listen(config, args.listen, &identity)?;
+            println!(
+                "join: {}",
+                sender.link().expect("listening senders have a link")
+            );
+            sender
+        }
+    };
+    let stats = sender.stats();
+    {
+        let s = stats.lock().expect("stats lock");
+        eprintln!(
+            "tessera-sender: {} | diff on {} ({})",
+            s.labels.source.as_deref().unwrap_or("?"),
+            s.labels.diff_backend.as_deref().unwrap_or("?"),
+            s.labels.diff_reason.as_deref().unwrap_or("")
+        );
+    }
+    let status = (!args.quiet).then(|| stats::spawn_status(stats.clone()));
+    let result = tokio::select! {
+        r = sender.run() => r.map(Some),
+        _ = tokio::signal::ctrl_c() => Ok(None),
+    };
+    if let Some(s) = status {
+        s.abort();
+    }
+    let report = stats.lock().expect("stats lock");
+    eprintln!("\r\x1b[2K{}", report.status_line());
+    if let Some(path) = &args.stats_json {
+        report.write_json(path)?;
+    }
+    result?;
+    Ok(())
+}

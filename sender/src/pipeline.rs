@@ -1,0 +1,506 @@
+//! The sender: one capture thread (capture, diff, checksum, encode, decide what each viewer
+//! gets) and, per viewer, two async tasks (write updates as QUIC streams, read the control
+//! stream). Viewers are served latest-wins through the engine's [`Broadcaster`].
+
+use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
+use crate::source::{FrameSource, SourceSpec};
+use crate::stats::{Labels, StatsReport, StreamStats};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tessera_engine::stream::{
+    Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, Identity, JoinLink,
+    Role, Send, ViewerId, SECRET_LEN,
+};
+use tessera_engine::{
+    DecodeLimits, DiffBackendRequest, DiffError, EncodeError, Frame, FrameDiffer, FrameError,
+    GridError, Rect, TileEncoder, TileGrid,
+};
+use thiserror::Error;
+
+/// What the sender shares and how.
+#[derive(Clone, Debug)]
+pub struct SenderConfig {
+    pub source: SourceSpec,
+    /// Size of the synthetic screen.
+    pub width: u32,
+    pub height: u32,
+    pub region: Option<Rect>,
+    /// Frames a second at most; 0 = as fast as viewers take them.
+    pub fps: u32,
+    pub tile: u32,
+    pub diff: DiffBackendRequest,
+    /// Stop after this many frames (once every viewer has them).
+    pub frames: Option<u64>,
+    /// Pass the source's damage rectangles to the diff as hints.
+    pub use_damage: bool,
+    /// Updates a viewer may have unacknowledged.
+    pub max_in_flight: usize,
+    /// A viewer that acknowledges nothing for this long is disconnected.
+    pub stall_timeout: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        Self {
+            source: SourceSpec::Synthetic(tessera_engine::Scene::Typing),
+            width: 1920,
+            height: 1080,
+            region: None,
+            fps: 60,
+            tile: tessera_engine::DEFAULT_TILE_SIZE,
+            diff: DiffBackendRequest::Auto,
+            frames: None,
+            use_damage: true,
+            max_in_flight: 2,
+            stall_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum SenderError {
+    #[error("source: {0}")]
+    Source(#[from] FrameError),
+    #[error("tile grid: {0}")]
+    Grid(#[from] GridError),
+    #[error("diff: {0}")]
+    Diff(#[from] DiffError),
+    #[error("encode: {0}")]
+    Encode(#[from] EncodeError),
+    #[error(transparent)]
+    Net(#[from] NetError),
+    #[error("the viewer cannot take this stream: {0}")]
+    Unsupported(String),
+    #[error("capture thread failed: {0}")]
+    Thread(String),
+}
+
+/// Messages from the network tasks to the capture thread.
+enum Event {
+    Joined {
+        id: ViewerId,
+        conn: quinn::Connection,
+        updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
+    },
+    Ack {
+        id: ViewerId,
+        sequence: u64,
+    },
+    Keyframe {
+        id: ViewerId,
+    },
+    Left {
+        id: ViewerId,
+    },
+}
+
+enum Peer {
+    Listening {
+        endpoint: quinn::Endpoint,
+        secret: [u8; SECRET_LEN],
+    },
+    Dialing(JoinLink),
+}
+
+/// A sender ready to run: listening (its join link printed by the caller) or about to dial.
+pub struct Sender {
+    config: SenderConfig,
+    peer: Peer,
+    link: Option<JoinLink>,
+    source: FrameSource,
+    differ: FrameDiffer,
+    stats: Arc<Mutex<StreamStats>>,
+}
+
+impl Sender {
+    fn prepare(
+        config: SenderConfig,
+        peer: Peer,
+        link: Option<JoinLink>,
+    ) -> Result<Self, SenderError> {
+        let source = FrameSource::open(config.source, config.width, config.height, config.region)?;
+        let (differ, choice, _) = FrameDiffer::open(config.diff)?;
+        let labels = Labels {
+            role: "sender".into(),
+            diff_backend: Some(format!("{:?}", choice.backend).to_lowercase()),
+            diff_reason: Some(choice.reason.clone()),
+            adapter: choice.adapter.as_ref().map(|a| a.to_string()),
+            compositor: None,
+            source: Some(config.source.to_string()),
+        };
+        let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
+        Ok(Self {
+            config,
+            peer,
+            link,
+            source,
+            differ,
+            stats,
+        })
+    }
+
+    /// Listens on `addr` for viewers.
+    pub fn listen(
+        config: SenderConfig,
+        addr: SocketAddr,
+        identity: &Identity,
+    ) -> Result<Self, SenderError> {
+        let secret = net::random_secret();
+        let listener = net::listen(addr, identity, secret)?;
+        let peer = Peer::Listening {
+            endpoint: listener.endpoint,
+            secret,
+        };
+        Self::prepare(config, peer, Some(listener.link))
+    }
+
+    /// Dials a listening viewer's join link.
+    pub fn connect(config: SenderConfig, link: JoinLink) -> Result<Self, SenderError> {
+        Self::prepare(config, Peer::Dialing(link), None)
+    }
+
+    /// The join link viewers use (listening senders only).
+    pub fn link(&self) -> Option<&JoinLink> {
+        self.link.as_ref()
+    }
+
+    /// Live counters, for a status line.
+    pub fn stats(&self) -> Arc<Mutex<StreamStats>> {
+        self.stats.clone()
+    }
+
+    /// Streams until `--frames` are delivered (or forever), then closes every connection.
+    pub async fn run(self) -> Result<StatsReport, SenderError> {
+        let Sender {
+            config,
+            peer,
+            source,
+            differ,
+            stats,
+            ..
+        } = self;
+        let (events, inbox) = mpsc::channel();
+        let frame = source.frame();
+        let shape = (frame.width(), frame.height(), config.tile, frame.format());
+        TileGrid::new(shape.0, shape.1, shape.2)?;
+        let admit =
+            move |caps: &Capabilities| match caps.refuses(shape.0, shape.1, shape.2, shape.3) {
+                Some(why) => Err(why),
+                None => Ok(()),
+            };
+        let my_caps = Capabilities::with_limits(&DecodeLimits::default());
+
+        let capture_stats = stats.clone();
+        let capture_config = config.clone();
+        let capture = std::thread::Builder::new()
+            .name("tessera-capture".into())
+            .spawn(move || capture_loop(capture_config, source, differ, inbox, capture_stats))
+            .map_err(|e| SenderError::Thread(e.to_string()))?;
+
+        let endpoint = match peer {
+            Peer::Listening { endpoint, secret } => {
+                let accept_endpoint = endpoint.clone();
+                tokio::spawn(async move {
+                    let mut next_id = 0;
+                    while let Some(incoming) = accept_endpoint.accept().await {
+                        next_id += 1;
+                        let (id, events) = (next_id, events.clone());
+                        tokio::spawn(async move {
+                            let Ok(conn) = incoming.await else { return };
+                            match net::welcome(&conn, Role::Sender, &secret, my_caps, admit).await {
+                                Ok(hs) => serve_viewer(id, conn, hs, events).await,
+                                Err(e) => eprintln!(
+                                    "tessera-sender: viewer {} refused: {e}",
+                                    conn.remote_address()
+                                ),
+                            }
+                        });
+                    }
+                });
+                endpoint
+            }
+            Peer::Dialing(link) => {
+                let (endpoint, conn) = net::dial(&link).await?;
+                let hs = net::greet(&conn, Role::Sender, link.token.secret, my_caps).await?;
+                if let Err(why) = admit(&hs.peer) {
+                    conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
+                    return Err(SenderError::Unsupported(why));
+                }
+                tokio::spawn(serve_viewer(1, conn, hs, events));
+                endpoint
+            }
+        };
+
+        let outcome = tokio::task::spawn_blocking(move || capture.join())
+            .await
+            .map_err(|e| SenderError::Thread(e.to_string()))?
+            .map_err(|_| SenderError::Thread("capture thread panicked".into()))?;
+        endpoint.close(quinn::VarInt::from_u32(CLOSE_DONE), b"done");
+        let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+        outcome?;
+        let report = stats.lock().expect("stats lock").report();
+        Ok(report)
+    }
+}
+
+/// Runs one viewer's network side until it leaves.
+async fn serve_viewer(
+    id: ViewerId,
+    conn: quinn::Connection,
+    hs: Handshaken,
+    events: mpsc::Sender<Event>,
+) {
+    let Handshaken { mut reader, .. } = hs;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Vec<u8>>>(8);
+    if events
+        .send(Event::Joined {
+            id,
+            conn: conn.clone(),
+            updates: tx,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let writer_conn = conn.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let Ok(mut stream) = writer_conn.open_uni().await else {
+                break;
+            };
+            if stream.write_all(&msg).await.is_err() {
+                break;
+            }
+            let _ = stream.finish();
+        }
+    });
+    loop {
+        let event = match reader.recv().await {
+            Ok(ControlMessage::Ack { sequence }) => Event::Ack { id, sequence },
+            Ok(ControlMessage::RequestKeyframe) => Event::Keyframe { id },
+            Ok(other) => {
+                let why = format!("unexpected control message {other:?}");
+                conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
+                break;
+            }
+            Err(_) => break,
+        };
+        if events.send(event).is_err() {
+            break;
+        }
+    }
+    let _ = events.send(Event::Left { id });
+    writer.abort();
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+struct Viewer {
+    conn: quinn::Connection,
+    updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
+    /// Since when the viewer has owed an acknowledgement, if it does.
+    owing_since: Option<Instant>,
+}
+
+/// The capture thread: paces frames, diffs them, and hands each ready viewer what it needs.
+fn capture_loop(
+    config: SenderConfig,
+    mut source: FrameSource,
+    mut differ: FrameDiffer,
+    inbox: mpsc::Receiver<Event>,
+    stats: Arc<Mutex<StreamStats>>,
+) -> Result<(), SenderError> {
+    let encoder = TileEncoder::default();
+    let mut broadcaster = Broadcaster::new(config.max_in_flight);
+    let mut viewers: HashMap<ViewerId, Viewer> = HashMap::new();
+    let mut grid: Option<TileGrid> = None;
+    let mut checksum: Option<FrameChecksum> = None;
+    let mut header = FrameHeader {
+        sequence: 0,
+        capture_time_us: 0,
+        checksum: 0,
+    };
+    let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
+    let mut update = Vec::new();
+    let interval = (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps)));
+    let mut next_due = Instant::now();
+    let mut captured = 0u64;
+    let done = |captured: u64| config.frames.is_some_and(|n| captured >= n);
+
+    loop {
+        // Wait for an event, or until the next frame is due.
+        let now = Instant::now();
+        let capturing = !viewers.is_empty() && !done(captured);
+        let wait = match (capturing, interval) {
+            (true, Some(_)) => next_due.saturating_duration_since(now),
+            (true, None) if broadcaster.has_capacity() => Duration::ZERO,
+            _ => Duration::from_millis(20),
+        };
+        match inbox.recv_timeout(wait) {
+            Ok(event) => {
+                handle(event, &mut broadcaster, &mut viewers);
+                while let Ok(event) = inbox.try_recv() {
+                    handle(event, &mut broadcaster, &mut viewers);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+
+        let now = Instant::now();
+        let capturing = !viewers.is_empty() && !done(captured);
+        let due = match interval {
+            Some(_) => now >= next_due,
+            None => broadcaster.has_capacity(),
+        };
+        if capturing && due {
+            source.advance();
+            header.capture_time_us = now_us();
+            let frame = source.frame();
+            let g = match grid {
+                Some(g) if (g.width(), g.height()) == (frame.width(), frame.height()) => g,
+                _ => {
+                    let g = TileGrid::new(frame.width(), frame.height(), config.tile)?;
+                    checksum = Some(FrameChecksum::new(g));
+                    grid = Some(g);
+                    g
+                }
+            };
+            let hints = config.use_damage.then(|| source.damage());
+            let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
+            let sum = checksum.as_mut().expect("made with the grid");
+            sum.update_from_frame(&frame, &mask);
+            header.checksum = sum.value();
+            captured += 1;
+            header.sequence = captured;
+            broadcaster.on_frame(&mask);
+            cache.clear();
+            let mut s = stats.lock().expect("stats lock");
+            if captured == 1 {
+                s.restart_clock();
+            }
+            s.frames = captured;
+            drop(s);
+            if let Some(iv) = interval {
+                next_due += iv;
+                if next_due < now {
+                    next_due = now + iv;
+                }
+            }
+        }
+
+        for id in broadcaster.ready() {
+            let Some(send) = broadcaster.take(id) else {
+                continue;
+            };
+            let (Some(g), frame) = (grid, source.frame()) else {
+                continue;
+            };
+            let msg = match cache.iter().find(|(s, _)| *s == send) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    match &send {
+                        Send::Keyframe => {
+                            encoder.encode_keyframe(&frame, &g, header.sequence, &mut update)?
+                        }
+                        Send::Delta(mask) => {
+                            encoder.encode_delta(&frame, &g, mask, header.sequence, &mut update)?
+                        }
+                    };
+                    let mut msg =
+                        Vec::with_capacity(tessera_engine::stream::FRAME_HEADER_LEN + update.len());
+                    header.write(&mut msg);
+                    msg.extend_from_slice(&update);
+                    let msg = Arc::new(msg);
+                    cache.push((send.clone(), msg.clone()));
+                    msg
+                }
+            };
+            let len = msg.len();
+            match viewers.get(&id).map(|v| v.updates.try_send(msg)) {
+                Some(Ok(())) => {
+                    broadcaster.sent(id, header.sequence);
+                    if let Some(v) = viewers.get_mut(&id) {
+                        v.owing_since.get_or_insert_with(Instant::now);
+                    }
+                    let mut s = stats.lock().expect("stats lock");
+                    s.updates += 1;
+                    s.bytes += len as u64;
+                    s.keyframes += u64::from(send == Send::Keyframe);
+                }
+                _ => drop_viewer(id, "update queue full", &mut broadcaster, &mut viewers),
+            }
+        }
+
+        let stalled: Vec<ViewerId> = viewers
+            .iter()
+            .filter(|(_, v)| {
+                v.owing_since
+                    .is_some_and(|t| t.elapsed() > config.stall_timeout)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stalled {
+            drop_viewer(
+                id,
+                "stalled: no acknowledgement in time",
+                &mut broadcaster,
+                &mut viewers,
+            );
+        }
+
+        if done(captured) && !viewers.is_empty() && broadcaster.all_caught_up() {
+            return Ok(());
+        }
+    }
+}
+
+fn handle(event: Event, broadcaster: &mut Broadcaster, viewers: &mut HashMap<ViewerId, Viewer>) {
+    match event {
+        Event::Joined { id, conn, updates } => {
+            broadcaster.add(id);
+            viewers.insert(
+                id,
+                Viewer {
+                    conn,
+                    updates,
+                    owing_since: None,
+                },
+            );
+        }
+        Event::Ack { id, sequence } => match broadcaster.on_ack(id, sequence) {
+            Ok(()) => {
+                if let Some(v) = viewers.get_mut(&id) {
+                    v.owing_since = broadcaster.owes(id).then(Instant::now);
+                }
+            }
+            Err(e) => drop_viewer(id, &e.to_string(), broadcaster, viewers),
+        },
+        Event::Keyframe { id } => {
+            let _ = broadcaster.request_keyframe(id);
+        }
+        Event::Left { id } => {
+            broadcaster.remove(id);
+            viewers.remove(&id);
+        }
+    }
+}
+
+fn drop_viewer(
+    id: ViewerId,
+    why: &str,
+    broadcaster: &mut Broadcaster,
+    viewers: &mut HashMap<ViewerId, Viewer>,
+) {
+    broadcaster.remove(id);
+    if let Some(v) = viewers.remove(&id) {
+        v.conn
+            .close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
+    }
+}
