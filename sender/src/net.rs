@@ -14,6 +14,8 @@ use thiserror::Error;
 
 /// How long a peer has to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection silent this long is dead.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// QUIC close code: the stream ended normally.
 pub const CLOSE_DONE: u32 = 0;
 /// QUIC close code: the peer was refused or broke the protocol.
@@ -67,7 +69,13 @@ fn transport() -> Arc<quinn::TransportConfig> {
     t.receive_window(quinn::VarInt::from_u32(64 << 20));
     t.send_window(64 << 20);
     t.max_concurrent_uni_streams(quinn::VarInt::from_u32(64));
-    t.keep_alive_interval(Some(Duration::from_secs(5)));
+    // A dead peer (or a lost close) is noticed within IDLE_TIMEOUT.
+    t.keep_alive_interval(Some(IDLE_TIMEOUT / 3));
+    t.max_idle_timeout(Some(
+        IDLE_TIMEOUT
+            .try_into()
+            .expect("10 s is a valid idle timeout"),
+    ));
     Arc::new(t)
 }
 
