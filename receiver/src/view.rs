@@ -159,6 +159,8 @@ impl Receiver {
         // The sender sends nothing on the control stream yet; keep it open.
         let _reader = reader;
         let result = receive(&conn, &mut writer, &mut compositor, &config, &stats).await;
+        // Counters stop with the stream, not after the connection has wound down.
+        let report = stats.lock().expect("stats lock").report();
         let code = if result.is_ok() {
             CLOSE_DONE
         } else {
@@ -172,7 +174,6 @@ impl Receiver {
         let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
         result?;
         let last_frame = tokio::task::block_in_place(|| compositor.frame())?;
-        let report = stats.lock().expect("stats lock").report();
         Ok(ReceiverReport {
             stats: report,
             last_frame,

@@ -540,3 +540,22 @@ async fn a_viewer_behind_a_slow_link_converges_to_the_latest_frame() {
         report.stats.updates
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_is_shared_exactly() {
+    let region = tessera_engine::Rect::new(300, 20, 170, 100);
+    let (sender, link) = share(SenderConfig {
+        region: Some(region),
+        ..config(Scene::Video, 60)
+    });
+    let cpu = ReceiverConfig {
+        compositor: CompositorChoice::Cpu,
+        ..ReceiverConfig::default()
+    };
+    let report = Receiver::connect(cpu, link).run().await.unwrap();
+    sender.await.unwrap().unwrap();
+    let full = expected(Scene::Video, 60);
+    let want = FrameBuffer::from_frame(&full.as_frame().crop(&region).unwrap());
+    assert_eq!(report.stats.checksum_mismatches, 0);
+    assert!(report.last_frame.unwrap() == want);
+}
