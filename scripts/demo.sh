@@ -6,9 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 
-ensure_rust
-ensure_packages "${TESSERA_GPU_PACKAGES[@]}"
-ensure_runtime_dir
+ensure_all
 
 echo "tessera: building (release; the first build takes a few minutes)" >&2
 cargo build --release --locked -q -p tessera-sender -p tessera-receiver

@@ -52,3 +52,10 @@ ensure_runtime_dir() {
         export XDG_RUNTIME_DIR
     fi
 }
+
+# Everything Tessera needs to build and run: Rust, the Vulkan runtime, a runtime dir.
+ensure_all() {
+    ensure_rust
+    ensure_packages "${TESSERA_GPU_PACKAGES[@]}"
+    ensure_runtime_dir
+}

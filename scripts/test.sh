@@ -5,9 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 
-ensure_rust
-ensure_packages "${TESSERA_GPU_PACKAGES[@]}"
-ensure_runtime_dir
+ensure_all
 export TESSERA_REQUIRE_GPU=1
 
 cargo test --workspace --locked

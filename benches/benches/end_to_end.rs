@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 use tessera_engine::stream::Identity;
-use tessera_engine::{DiffBackendRequest, Scene};
-use tessera_receiver::{CompositorChoice, Receiver, ReceiverConfig};
+use tessera_engine::{BackendRequest, Scene};
+use tessera_receiver::{Receiver, ReceiverConfig};
 use tessera_sender::source::SourceSpec;
 use tessera_sender::{Sender, SenderConfig};
 
@@ -49,7 +49,7 @@ async fn run_one(
         width: w,
         height: h,
         fps,
-        diff: DiffBackendRequest::Auto,
+        diff: BackendRequest::Auto,
         frames: Some(frames),
         ..SenderConfig::default()
     };
@@ -64,7 +64,7 @@ async fn run_one(
     let sending = tokio::spawn(sender.run());
     let receiver = Receiver::connect(
         ReceiverConfig {
-            compositor: CompositorChoice::Auto,
+            compositor: BackendRequest::Auto,
             ..ReceiverConfig::default()
         },
         link,
@@ -222,17 +222,9 @@ fn main() {
             }
         }
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_default();
     println!(
-        "\n## End to end over loopback\n\nMachine: {cpu}, {} threads. {frames} frames a run; sender and receiver in one process; diff and compositor on `auto`.\n",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        "\n## End to end over loopback\n\nMachine: {}. {frames} frames a run; sender and receiver in one process; diff and compositor on `auto`.\n",
+        tessera_benches::machine()
     );
     println!("{}", table(&rows));
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tessera-e2e.svg");

@@ -172,24 +172,9 @@ fn codec(c: &mut Criterion) {
 /// Encoded keyframe bytes by content.
 static SIZES: Mutex<BTreeMap<String, usize>> = Mutex::new(BTreeMap::new());
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{cpu}, {} threads",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    )
-}
-
 fn print_table(gpu: &str) {
     let ms = |s: f64| format!("{:.3}", s * 1e3);
-    println!("\n## Tessera engine benchmarks\n\nMachine: {}. GPU adapter: {gpu}. Tile {TILE}x{TILE}, BGRA8, desktop-like frames; medians of criterion samples.\n", machine());
+    println!("\n## Tessera engine benchmarks\n\nMachine: {}. GPU adapter: {gpu}. Tile {TILE}x{TILE}, BGRA8, desktop-like frames; medians of criterion samples.\n", tessera_benches::machine());
     for (name, w, h) in RESOLUTIONS {
         let Some(memcmp) = median(&format!("{name}/memcmp")) else {
             continue;

@@ -28,8 +28,8 @@ pub use codec::{
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
-    choose_backend, BackendChoice, CpuDiff, DiffBackend, DiffBackendRequest, DiffError,
-    FrameDiffer, GpuDiff,
+    choose_backend, BackendChoice, BackendRequest, CpuDiff, DiffBackend, DiffError, FrameDiffer,
+    GpuDiff,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

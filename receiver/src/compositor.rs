@@ -1,34 +1,10 @@
-//! The receiver's compositor: the engine's GPU compositor on real hardware, else the CPU one.
+//! The receiver's compositor: the engine's GPU compositor on real hardware, else the CPU one,
+//! chosen by the same rule as the diff (`tessera_engine::choose_backend`).
 
-use std::str::FromStr;
 use tessera_engine::{
-    ApplyError, CpuCompositor, DecodeLimits, DecodedTiles, FrameBuffer, GpuCompositor, GpuContext,
-    UpdateHeader,
+    choose_backend, ApplyError, BackendRequest, CpuCompositor, DecodeLimits, DecodedTiles,
+    DiffBackend, FrameBuffer, GpuCompositor, GpuContext, GpuError, UpdateHeader,
 };
-
-/// What `--compositor` asks for.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CompositorChoice {
-    /// The GPU on a hardware adapter, else the CPU.
-    #[default]
-    Auto,
-    Cpu,
-    Gpu,
-}
-
-impl FromStr for CompositorChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "cpu" => Ok(Self::Cpu),
-            "gpu" => Ok(Self::Gpu),
-            _ => Err(format!(
-                "unknown compositor {s:?}: expected auto, cpu or gpu"
-            )),
-        }
-    }
-}
 
 pub enum Compositor {
     Cpu(CpuCompositor),
@@ -36,24 +12,19 @@ pub enum Compositor {
 }
 
 impl Compositor {
-    /// Opens the compositor asked for; `gpu` without an adapter is an error.
-    pub fn open(
-        choice: CompositorChoice,
-        limits: DecodeLimits,
-    ) -> Result<(Self, String), tessera_engine::GpuError> {
-        let gpu = match choice {
-            CompositorChoice::Cpu => None,
-            _ => match GpuContext::new() {
-                Ok(ctx) => Some(ctx),
-                Err(e) if choice == CompositorChoice::Gpu => return Err(e),
-                Err(_) => None,
-            },
+    /// Opens the compositor asked for (`auto`: the GPU only on a hardware adapter); `gpu`
+    /// without an adapter is an error. Returns it with a label for reports.
+    pub fn open(request: BackendRequest, limits: DecodeLimits) -> Result<(Self, String), GpuError> {
+        let gpu = match request {
+            BackendRequest::Cpu => Err(GpuError::NoAdapter("not opened".into())),
+            _ => GpuContext::new(),
         };
-        Ok(match gpu {
-            Some(ctx) if choice == CompositorChoice::Gpu || !ctx.adapter().software => {
-                let label = format!("gpu on {}", ctx.adapter());
-                (Self::Gpu(Box::new(GpuCompositor::new(&ctx, limits))), label)
-            }
+        let choice = choose_backend(request, gpu.as_ref().map(|g| g.adapter()))?;
+        Ok(match (choice.backend, gpu) {
+            (DiffBackend::Gpu, Ok(ctx)) => (
+                Self::Gpu(Box::new(GpuCompositor::new(&ctx, limits))),
+                format!("gpu on {}", ctx.adapter()),
+            ),
             _ => (Self::Cpu(CpuCompositor::new(limits)), "cpu".to_string()),
         })
     }

@@ -9,6 +9,6 @@ mod compositor;
 mod dump;
 mod view;
 
-pub use compositor::{Compositor, CompositorChoice};
+pub use compositor::Compositor;
 pub use dump::write_png;
 pub use view::{Receiver, ReceiverConfig, ReceiverError, ReceiverReport};

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_engine::stream::{Identity, JoinLink};
-use tessera_receiver::{write_png, CompositorChoice, Receiver, ReceiverConfig};
+use tessera_engine::BackendRequest;
+use tessera_receiver::{write_png, Receiver, ReceiverConfig};
 use tessera_sender::stats;
 
 /// View a screen shared by tessera-sender.
@@ -23,7 +24,7 @@ struct Args {
     headless: bool,
     /// Where to composite: auto (GPU only on real hardware), cpu or gpu.
     #[arg(long, default_value = "auto")]
-    compositor: CompositorChoice,
+    compositor: BackendRequest,
     /// Write the last frame as a PNG here.
     #[arg(long)]
     dump: Option<PathBuf>,

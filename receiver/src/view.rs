@@ -1,7 +1,7 @@
 //! The receiving loop: one QUIC stream an update, each read within the limits this viewer
 //! declared, applied, verified against the sender's whole-frame checksum, and acknowledged.
 
-use crate::compositor::{Compositor, CompositorChoice};
+use crate::compositor::Compositor;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,7 +10,8 @@ use tessera_engine::stream::{
     Identity, JoinLink, Role, FRAME_HEADER_LEN,
 };
 use tessera_engine::{
-    ApplyError, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN, UPDATE_MAGIC,
+    ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
+    UPDATE_MAGIC,
 };
 use tessera_sender::net::{self, ControlWriter, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use tessera_sender::stats::{Labels, StatsReport, StreamStats};
@@ -18,7 +19,7 @@ use thiserror::Error;
 
 #[derive(Clone, Debug)]
 pub struct ReceiverConfig {
-    pub compositor: CompositorChoice,
+    pub compositor: BackendRequest,
     pub limits: DecodeLimits,
     /// Leave after this many composited frames.
     pub frames: Option<u64>,
@@ -29,7 +30,7 @@ pub struct ReceiverConfig {
 impl Default for ReceiverConfig {
     fn default() -> Self {
         Self {
-            compositor: CompositorChoice::Auto,
+            compositor: BackendRequest::Auto,
             limits: DecodeLimits::default(),
             frames: None,
             delay_per_update: None,

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 use tessera_engine::stream::Identity;
-use tessera_engine::{DiffBackendRequest, Scene};
+use tessera_engine::{BackendRequest, Scene};
 use tessera_sender::source::SourceSpec;
 use tessera_sender::{Sender, SenderConfig};
 
@@ -30,7 +30,7 @@ fn bad_command_lines_are_refused_clearly() {
         (vec![link, "--headless"], "join token"),
         (
             vec![valid.as_str(), "--headless", "--compositor", "quantum"],
-            "unknown compositor",
+            "unknown backend",
         ),
         (
             vec!["--listen", "not-an-address", "--headless"],
@@ -62,7 +62,7 @@ fn a_real_run_dumps_the_last_frame_and_its_stats() {
         width: 320,
         height: 200,
         fps: 0,
-        diff: DiffBackendRequest::Cpu,
+        diff: BackendRequest::Cpu,
         frames: Some(40),
         ..SenderConfig::default()
     };

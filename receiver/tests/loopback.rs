@@ -7,10 +7,10 @@ use tessera_engine::stream::{
     Capabilities, ControlMessage, FrameHeader, Identity, JoinLink, RefuseReason, Role,
 };
 use tessera_engine::{
-    gpu_tests_required, DecodeLimits, DiffBackendRequest, FrameBuffer, GpuContext, PixelFormat,
-    Scene, SyntheticSource, TileEncoder, TileGrid,
+    gpu_tests_required, BackendRequest, DecodeLimits, FrameBuffer, GpuContext, PixelFormat, Scene,
+    SyntheticSource, TileEncoder, TileGrid,
 };
-use tessera_receiver::{CompositorChoice, Receiver, ReceiverConfig, ReceiverError};
+use tessera_receiver::{Receiver, ReceiverConfig, ReceiverError};
 use tessera_sender::net::{self, NetError};
 use tessera_sender::source::SourceSpec;
 use tessera_sender::{Sender, SenderConfig};
@@ -26,7 +26,7 @@ fn config(scene: Scene, frames: u64) -> SenderConfig {
         height: H,
         fps: 0,
         tile: 32,
-        diff: DiffBackendRequest::Cpu,
+        diff: BackendRequest::Cpu,
         frames: Some(frames),
         ..SenderConfig::default()
     }
@@ -72,7 +72,7 @@ fn gpu_available() -> bool {
     }
 }
 
-async fn stream_every_scene(compositor: CompositorChoice) {
+async fn stream_every_scene(compositor: BackendRequest) {
     for scene in Scene::ALL {
         let frames = 300;
         let (sender, link) = share(config(scene, frames));
@@ -107,13 +107,13 @@ async fn stream_every_scene(compositor: CompositorChoice) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scene_arrives_bit_exact_on_the_cpu_compositor() {
-    stream_every_scene(CompositorChoice::Cpu).await;
+    stream_every_scene(BackendRequest::Cpu).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scene_arrives_bit_exact_on_the_gpu_compositor() {
     if gpu_available() {
-        stream_every_scene(CompositorChoice::Gpu).await;
+        stream_every_scene(BackendRequest::Gpu).await;
     }
 }
 
@@ -121,7 +121,7 @@ async fn every_scene_arrives_bit_exact_on_the_gpu_compositor() {
 async fn a_listening_viewer_is_dialed_by_the_sender() {
     let receiver = Receiver::listen(
         ReceiverConfig {
-            compositor: CompositorChoice::Cpu,
+            compositor: BackendRequest::Cpu,
             ..ReceiverConfig::default()
         },
         LOOPBACK.parse().unwrap(),
@@ -184,7 +184,7 @@ async fn a_wrong_secret_or_fingerprint_is_refused_before_any_pixel() {
     // The sender still serves the right viewer.
     let report = Receiver::connect(
         ReceiverConfig {
-            compositor: CompositorChoice::Cpu,
+            compositor: BackendRequest::Cpu,
             ..ReceiverConfig::default()
         },
         link,
@@ -204,7 +204,7 @@ async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
         ..config(Scene::Dragging, frames)
     });
     let cpu = ReceiverConfig {
-        compositor: CompositorChoice::Cpu,
+        compositor: BackendRequest::Cpu,
         ..ReceiverConfig::default()
     };
     let fast = tokio::spawn(Receiver::connect(cpu.clone(), link.clone()).run());
@@ -277,7 +277,7 @@ async fn hostile_sender(streams: Vec<Vec<u8>>) -> ReceiverError {
         conn.closed().await;
     });
     let cpu = ReceiverConfig {
-        compositor: CompositorChoice::Cpu,
+        compositor: BackendRequest::Cpu,
         ..ReceiverConfig::default()
     };
     let err = tokio::time::timeout(Duration::from_secs(20), Receiver::connect(cpu, link).run())
@@ -402,7 +402,7 @@ async fn hostile_viewers_do_not_hurt_the_others() {
     let (_e3, mute) = net::dial(&link).await.unwrap();
 
     let cpu = ReceiverConfig {
-        compositor: CompositorChoice::Cpu,
+        compositor: BackendRequest::Cpu,
         ..ReceiverConfig::default()
     };
     let report = Receiver::connect(cpu, link).run().await.unwrap();
@@ -428,7 +428,7 @@ async fn a_viewer_too_small_for_the_stream_is_refused() {
     let err = Receiver::connect(
         ReceiverConfig {
             limits: small,
-            compositor: CompositorChoice::Cpu,
+            compositor: BackendRequest::Cpu,
             ..ReceiverConfig::default()
         },
         link,
@@ -520,7 +520,7 @@ async fn a_viewer_behind_a_slow_link_converges_to_the_latest_frame() {
     // About a quarter of what the video scene needs at 60 fps.
     link.addrs = vec![throttled_relay(sender_addr, 300_000, 64 * 1024).await];
     let cpu = ReceiverConfig {
-        compositor: CompositorChoice::Cpu,
+        compositor: BackendRequest::Cpu,
         ..ReceiverConfig::default()
     };
     let report = tokio::time::timeout(Duration::from_secs(60), Receiver::connect(cpu, link).run())
@@ -549,7 +549,7 @@ async fn a_region_is_shared_exactly() {
         ..config(Scene::Video, 60)
     });
     let cpu = ReceiverConfig {
-        compositor: CompositorChoice::Cpu,
+        compositor: BackendRequest::Cpu,
         ..ReceiverConfig::default()
     };
     let report = Receiver::connect(cpu, link).run().await.unwrap();

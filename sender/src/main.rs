@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_engine::stream::{Identity, JoinLink};
-use tessera_engine::{DiffBackendRequest, Rect};
+use tessera_engine::{BackendRequest, Rect};
 use tessera_sender::cli::{parse_region, parse_size};
 use tessera_sender::source::SourceSpec;
 use tessera_sender::{stats, Sender, SenderConfig};
@@ -43,7 +43,7 @@ struct Args {
     tile: u32,
     /// Where the diff runs: auto (GPU only on real hardware), cpu or gpu.
     #[arg(long, default_value = "auto")]
-    diff: DiffBackendRequest,
+    diff: BackendRequest,
     /// Stop after this many frames, once every viewer has them.
     #[arg(long)]
     frames: Option<u64>,

@@ -222,6 +222,21 @@ impl ControlReader {
     }
 }
 
+fn control_channel(
+    (send, recv): (quinn::SendStream, quinn::RecvStream),
+) -> (ControlWriter, ControlReader) {
+    (
+        ControlWriter {
+            send,
+            buf: Vec::new(),
+        },
+        ControlReader {
+            recv,
+            decoder: ControlDecoder::new(),
+        },
+    )
+}
+
 /// A control stream after a successful handshake, and what the peer can do.
 pub struct Handshaken {
     pub writer: ControlWriter,
@@ -246,15 +261,7 @@ pub async fn greet(
     capabilities: Capabilities,
 ) -> Result<Handshaken, NetError> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        let (send, recv) = conn.open_bi().await?;
-        let mut writer = ControlWriter {
-            send,
-            buf: Vec::new(),
-        };
-        let mut reader = ControlReader {
-            recv,
-            decoder: ControlDecoder::new(),
-        };
+        let (mut writer, mut reader) = control_channel(conn.open_bi().await?);
         writer
             .send(&ControlMessage::Hello(hello(role, secret, capabilities)))
             .await?;
@@ -291,15 +298,7 @@ pub async fn welcome(
     admit: impl FnOnce(&Capabilities) -> Result<(), String>,
 ) -> Result<Handshaken, NetError> {
     let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
-        let (send, recv) = conn.accept_bi().await?;
-        let mut writer = ControlWriter {
-            send,
-            buf: Vec::new(),
-        };
-        let mut reader = ControlReader {
-            recv,
-            decoder: ControlDecoder::new(),
-        };
+        let (mut writer, mut reader) = control_channel(conn.accept_bi().await?);
         let peer = match reader.recv().await? {
             ControlMessage::Hello(h) => h,
             other => return Err(NetError::Protocol(format!("expected Hello, got {other:?}"))),

@@ -14,7 +14,7 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    DecodeLimits, DiffBackendRequest, DiffError, EncodeError, Frame, FrameDiffer, FrameError,
+    BackendRequest, DecodeLimits, DiffError, EncodeError, Frame, FrameDiffer, FrameError,
     GridError, Rect, TileEncoder, TileGrid,
 };
 use thiserror::Error;
@@ -30,7 +30,7 @@ pub struct SenderConfig {
     /// Frames a second at most; 0 = as fast as viewers take them.
     pub fps: u32,
     pub tile: u32,
-    pub diff: DiffBackendRequest,
+    pub diff: BackendRequest,
     /// Stop after this many frames (once every viewer has them).
     pub frames: Option<u64>,
     /// Pass the source's damage rectangles to the diff as hints.
@@ -50,7 +50,7 @@ impl Default for SenderConfig {
             region: None,
             fps: 60,
             tile: tessera_engine::DEFAULT_TILE_SIZE,
-            diff: DiffBackendRequest::Auto,
+            diff: BackendRequest::Auto,
             frames: None,
             use_damage: true,
             max_in_flight: 2,

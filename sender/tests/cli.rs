@@ -24,7 +24,7 @@ fn bad_command_lines_are_refused_clearly() {
         (vec!["--source", "synthetic:movie"], "unknown scene"),
         (vec!["--size", "0x10"], "empty"),
         (vec!["--size", "99999x10"], "exceeds"),
-        (vec!["--diff", "tpu"], "unknown diff backend"),
+        (vec!["--diff", "tpu"], "unknown backend"),
         (vec!["--connect", "tessera://nowhere/#x"], "address"),
         (vec!["--cert", "a.pem"], "--key"),
         (vec!["--fps", "-1"], "'-1'"),

@@ -1,13 +1,13 @@
-//! Choosing where the diff runs: `auto` takes the GPU only when the adapter is real hardware.
-//! On a software adapter (lavapipe, llvmpipe, WARP) the GPU path runs on the same CPU through a
-//! JIT and is 10-30x slower than [`super::CpuDiff`].
+//! Choosing where a stage (the diff, the receiver's compositor) runs: `auto` takes the GPU only
+//! when the adapter is real hardware. On a software adapter (lavapipe, llvmpipe, WARP) GPU work
+//! runs on the same CPU through a JIT: the diff is 10-30x slower than [`super::CpuDiff`].
 
 use crate::{AdapterSummary, GpuError};
 use std::str::FromStr;
 
-/// What the user asked for.
+/// What the user asked for (`--diff`, `--compositor`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DiffBackendRequest {
+pub enum BackendRequest {
     /// The GPU on real hardware, else the CPU.
     #[default]
     Auto,
@@ -15,7 +15,7 @@ pub enum DiffBackendRequest {
     Gpu,
 }
 
-impl FromStr for DiffBackendRequest {
+impl FromStr for BackendRequest {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
@@ -23,13 +23,13 @@ impl FromStr for DiffBackendRequest {
             "cpu" => Ok(Self::Cpu),
             "gpu" => Ok(Self::Gpu),
             other => Err(format!(
-                "unknown diff backend {other:?}: expected auto, cpu or gpu"
+                "unknown backend {other:?}: expected auto, cpu or gpu"
             )),
         }
     }
 }
 
-/// Where the diff runs.
+/// Where a stage runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiffBackend {
     Cpu,
@@ -52,7 +52,7 @@ impl std::fmt::Display for BackendChoice {
             DiffBackend::Cpu => "cpu",
             DiffBackend::Gpu => "gpu",
         };
-        write!(f, "diff on {name}: {}", self.reason)
+        write!(f, "{name}: {}", self.reason)
     }
 }
 
@@ -60,22 +60,22 @@ impl std::fmt::Display for BackendChoice {
 ///
 /// `gpu` forced without an adapter is an error; `auto` falls back to the CPU.
 pub fn choose_backend(
-    request: DiffBackendRequest,
+    request: BackendRequest,
     adapter: Result<&AdapterSummary, &GpuError>,
 ) -> Result<BackendChoice, GpuError> {
     let found = adapter.ok().cloned();
     let (backend, reason) = match (request, adapter) {
-        (DiffBackendRequest::Cpu, _) => (DiffBackend::Cpu, "requested".to_string()),
-        (DiffBackendRequest::Gpu, Ok(a)) => (DiffBackend::Gpu, format!("requested, on {a}")),
-        (DiffBackendRequest::Gpu, Err(e)) => return Err(e.clone()),
-        (DiffBackendRequest::Auto, Ok(a)) if !a.software => {
+        (BackendRequest::Cpu, _) => (DiffBackend::Cpu, "requested".to_string()),
+        (BackendRequest::Gpu, Ok(a)) => (DiffBackend::Gpu, format!("requested, on {a}")),
+        (BackendRequest::Gpu, Err(e)) => return Err(e.clone()),
+        (BackendRequest::Auto, Ok(a)) if !a.software => {
             (DiffBackend::Gpu, format!("hardware adapter {a}"))
         }
-        (DiffBackendRequest::Auto, Ok(a)) => (
+        (BackendRequest::Auto, Ok(a)) => (
             DiffBackend::Cpu,
-            format!("adapter {a} is software, where the CPU diff is faster"),
+            format!("adapter {a} is software, where the CPU is faster"),
         ),
-        (DiffBackendRequest::Auto, Err(e)) => (DiffBackend::Cpu, format!("no usable GPU ({e})")),
+        (BackendRequest::Auto, Err(e)) => (DiffBackend::Cpu, format!("no usable GPU ({e})")),
     };
     Ok(BackendChoice {
         backend,
@@ -105,34 +105,34 @@ mod tests {
         let none = GpuError::NoAdapter("none".into());
         let pick = |r, a| choose_backend(r, a).map(|c| c.backend);
         assert_eq!(
-            pick(DiffBackendRequest::Auto, Ok(&hw)).unwrap(),
+            pick(BackendRequest::Auto, Ok(&hw)).unwrap(),
             DiffBackend::Gpu
         );
         assert_eq!(
-            pick(DiffBackendRequest::Auto, Ok(&sw)).unwrap(),
+            pick(BackendRequest::Auto, Ok(&sw)).unwrap(),
             DiffBackend::Cpu
         );
         assert_eq!(
-            pick(DiffBackendRequest::Auto, Err(&none)).unwrap(),
+            pick(BackendRequest::Auto, Err(&none)).unwrap(),
             DiffBackend::Cpu
         );
         assert_eq!(
-            pick(DiffBackendRequest::Gpu, Ok(&sw)).unwrap(),
+            pick(BackendRequest::Gpu, Ok(&sw)).unwrap(),
             DiffBackend::Gpu
         );
         assert_eq!(
-            pick(DiffBackendRequest::Cpu, Ok(&hw)).unwrap(),
+            pick(BackendRequest::Cpu, Ok(&hw)).unwrap(),
             DiffBackend::Cpu
         );
-        assert!(pick(DiffBackendRequest::Gpu, Err(&none)).is_err());
-        let c = choose_backend(DiffBackendRequest::Auto, Ok(&sw)).unwrap();
+        assert!(pick(BackendRequest::Gpu, Err(&none)).is_err());
+        let c = choose_backend(BackendRequest::Auto, Ok(&sw)).unwrap();
         assert_eq!(c.adapter, Some(sw));
         assert!(c.to_string().contains("software"), "{c}");
     }
 
     #[test]
     fn parses_requests() {
-        assert_eq!("gpu".parse(), Ok(DiffBackendRequest::Gpu));
-        assert!("GPU!".parse::<DiffBackendRequest>().is_err());
+        assert_eq!("gpu".parse(), Ok(BackendRequest::Gpu));
+        assert!("GPU!".parse::<BackendRequest>().is_err());
     }
 }

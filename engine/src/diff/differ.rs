@@ -2,7 +2,7 @@
 //! changed since the last one.
 
 use super::{
-    choose_backend, cpu::check_same_shape, BackendChoice, CpuDiff, DiffBackend, DiffBackendRequest,
+    choose_backend, cpu::check_same_shape, BackendChoice, BackendRequest, CpuDiff, DiffBackend,
     DiffError, GpuDiff,
 };
 use crate::{CpuFrame, DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
@@ -37,10 +37,10 @@ impl FrameDiffer {
     /// [`choose_backend`] decides. Returns the choice (with the adapter) to report, and the GPU
     /// context when the diff runs there, to share with the rest of the pipeline.
     pub fn open(
-        request: DiffBackendRequest,
+        request: BackendRequest,
     ) -> Result<(Self, BackendChoice, Option<GpuContext>), DiffError> {
         let gpu = match request {
-            DiffBackendRequest::Cpu => Err(crate::GpuError::NoAdapter("not opened".into())),
+            BackendRequest::Cpu => Err(crate::GpuError::NoAdapter("not opened".into())),
             _ => GpuContext::new(),
         };
         let choice = choose_backend(request, gpu.as_ref().map(|g| g.adapter()))?;

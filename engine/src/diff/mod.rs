@@ -10,7 +10,7 @@ mod cpu;
 mod differ;
 mod gpu;
 
-pub use backend::{choose_backend, BackendChoice, DiffBackend, DiffBackendRequest};
+pub use backend::{choose_backend, BackendChoice, BackendRequest, DiffBackend};
 pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
