@@ -44,6 +44,9 @@ ensure_rust() {
 # Vulkan (lavapipe, Mesa's software driver) so the GPU code runs on machines without a GPU.
 TESSERA_GPU_PACKAGES=(libvulkan1 mesa-vulkan-drivers)
 
+# What the tests drive: an X server and real X clients for the X11 capture tests.
+TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool)
+
 # The Vulkan loader warns on every start without a runtime dir; give it a private one.
 ensure_runtime_dir() {
     if [ -z "${XDG_RUNTIME_DIR:-}" ] || [ ! -d "${XDG_RUNTIME_DIR}" ]; then

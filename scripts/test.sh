@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 source scripts/ensure-deps.sh
 
 ensure_all
-export TESSERA_REQUIRE_GPU=1
+ensure_packages "${TESSERA_TEST_PACKAGES[@]}"
+export TESSERA_REQUIRE_SYSTEM=1
 
 cargo test --workspace --locked
 # The benchmarks, once each, to prove they still run (figures come from `cargo bench`).

@@ -19,11 +19,12 @@ pub enum GpuError {
     Map(String),
 }
 
-/// Whether tests must have a GPU adapter (they fail rather than skip without one): in CI
-/// (`CI=true`) and wherever `TESSERA_REQUIRE_GPU=1` (the README's test command sets it).
-pub fn gpu_tests_required() -> bool {
+/// Whether tests that need parts of the system — a GPU adapter, an X server — must fail rather
+/// than skip without them: in CI (`CI=true`) and wherever `TESSERA_REQUIRE_SYSTEM=1` (the
+/// README's test command sets it, after installing those parts).
+pub fn system_tests_required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
-        || std::env::var("TESSERA_REQUIRE_GPU").is_ok_and(|v| v == "1")
+        || std::env::var("TESSERA_REQUIRE_SYSTEM").is_ok_and(|v| v == "1")
 }
 
 /// A short description of the adapter in use, for reports and stats.

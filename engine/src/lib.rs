@@ -36,7 +36,7 @@ pub use frame::{
     check_dimensions, CpuFrame, Frame, FrameBuffer, FrameError, GpuFrame, PixelFormat,
     BYTES_PER_PIXEL, MAX_DIMENSION,
 };
-pub use gpu_context::{gpu_tests_required, AdapterSummary, GpuContext, GpuError};
+pub use gpu_context::{system_tests_required, AdapterSummary, GpuContext, GpuError};
 pub use rect::Rect;
 pub use stream::Capabilities;
 pub use synthetic::{Scene, SyntheticSource};

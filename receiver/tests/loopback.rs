@@ -7,8 +7,8 @@ use tessera_engine::stream::{
     Capabilities, ControlMessage, FrameHeader, Identity, JoinLink, RefuseReason, Role,
 };
 use tessera_engine::{
-    gpu_tests_required, BackendRequest, DecodeLimits, FrameBuffer, GpuContext, PixelFormat, Scene,
-    SyntheticSource, TileEncoder, TileGrid,
+    system_tests_required, BackendRequest, DecodeLimits, FrameBuffer, GpuContext, PixelFormat,
+    Scene, SyntheticSource, TileEncoder, TileGrid,
 };
 use tessera_receiver::{Receiver, ReceiverConfig, ReceiverError};
 use tessera_sender::net::{self, NetError};
@@ -62,7 +62,7 @@ fn share(
 fn gpu_available() -> bool {
     match GpuContext::new() {
         Ok(_) => true,
-        Err(e) if gpu_tests_required() => {
+        Err(e) if system_tests_required() => {
             panic!("no GPU adapter, and GPU tests are required here: {e}")
         }
         Err(e) => {

@@ -26,7 +26,7 @@ struct Args {
     /// Private key (PEM) of --cert.
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
-    /// What to share: synthetic[:typing|scrolling|dragging|video|idle].
+    /// What to share: synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY] or screen.
     #[arg(long, default_value = "synthetic")]
     source: SourceSpec,
     /// Screen size of the synthetic source.

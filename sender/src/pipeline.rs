@@ -3,7 +3,7 @@
 //! stream). Viewers are served latest-wins through the engine's [`Broadcaster`].
 
 use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
-use crate::source::{FrameSource, SourceSpec};
+use crate::source::{FrameSource, SourceError, SourceSpec};
 use crate::stats::{Labels, StatsReport, StreamStats};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -14,8 +14,8 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    BackendRequest, DecodeLimits, DiffError, EncodeError, Frame, FrameDiffer, FrameError,
-    GridError, Rect, TileEncoder, TileGrid,
+    BackendRequest, DecodeLimits, DiffError, EncodeError, Frame, FrameDiffer, GridError, Rect,
+    TileEncoder, TileGrid,
 };
 use thiserror::Error;
 
@@ -62,7 +62,7 @@ impl Default for SenderConfig {
 #[derive(Debug, Error)]
 pub enum SenderError {
     #[error("source: {0}")]
-    Source(#[from] FrameError),
+    Source(#[from] SourceError),
     #[error("tile grid: {0}")]
     Grid(#[from] GridError),
     #[error("diff: {0}")]
@@ -120,7 +120,7 @@ impl Sender {
         peer: Peer,
         link: Option<JoinLink>,
     ) -> Result<Self, SenderError> {
-        let source = FrameSource::open(config.source, config.width, config.height, config.region)?;
+        let source = FrameSource::open(&config.source, config.width, config.height, config.region)?;
         let (differ, choice, _) = FrameDiffer::open(config.diff)?;
         let labels = Labels {
             role: "sender".into(),
@@ -128,7 +128,7 @@ impl Sender {
             diff_reason: Some(choice.reason.clone()),
             adapter: choice.adapter.as_ref().map(|a| a.to_string()),
             compositor: None,
-            source: Some(config.source.to_string()),
+            source: Some(source.label().to_string()),
         };
         let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
         Ok(Self {
@@ -295,6 +295,9 @@ async fn serve_viewer(
     writer.abort();
 }
 
+/// Every this many frames the whole frame is compared, whatever the damage says.
+const FULL_COMPARE_EVERY: u64 = 60;
+
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -360,7 +363,7 @@ fn capture_loop(
             None => broadcaster.has_capacity(),
         };
         if capturing && due {
-            source.advance();
+            source.advance()?;
             header.capture_time_us = now_us();
             let frame = source.frame();
             let g = match grid {
@@ -372,7 +375,11 @@ fn capture_loop(
                     g
                 }
             };
-            let hints = config.use_damage.then(|| source.damage());
+            // Damage narrows the compare; a full compare now and then catches what the OS missed.
+            let full_compare = captured % FULL_COMPARE_EVERY == FULL_COMPARE_EVERY - 1;
+            let hints = source
+                .damage()
+                .filter(|_| config.use_damage && !full_compare);
             let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);

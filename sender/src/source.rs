@@ -1,13 +1,19 @@
-//! Where the sender's frames come from. For now the synthetic desktop (`--source
-//! synthetic[:SCENE]`); the OS capture backends plug in beside it.
+//! Where the sender's frames come from: the synthetic desktop (`--source synthetic[:SCENE]`) or
+//! a real screen through `tessera-platform` (`--source x11[:DISPLAY]`, `--source screen`).
 
 use std::str::FromStr;
 use tessera_engine::{CpuFrame, FrameError, PixelFormat, Rect, Scene, SyntheticSource};
+use tessera_platform::{Capture, CaptureError};
+use thiserror::Error;
 
 /// What `--source` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceSpec {
     Synthetic(Scene),
+    /// An X11 display (`None`: `$DISPLAY`).
+    X11(Option<String>),
+    /// This session's screen, with the backend that fits it.
+    Screen,
 }
 
 impl FromStr for SourceSpec {
@@ -15,9 +21,12 @@ impl FromStr for SourceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once(':') {
             None if s == "synthetic" => Ok(Self::Synthetic(Scene::Typing)),
+            None if s == "x11" => Ok(Self::X11(None)),
+            None if s == "screen" => Ok(Self::Screen),
             Some(("synthetic", scene)) => scene.parse().map(Self::Synthetic),
+            Some(("x11", display)) => Ok(Self::X11(Some(format!(":{}", display.trim_start_matches(':'))))),
             _ => Err(format!(
-                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle]"
+                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY] or screen"
             )),
         }
     }
@@ -27,72 +36,167 @@ impl std::fmt::Display for SourceSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Synthetic(scene) => write!(f, "synthetic:{}", scene.name()),
+            Self::X11(Some(d)) => write!(f, "x11{d}"),
+            Self::X11(None) => write!(f, "x11"),
+            Self::Screen => write!(f, "screen"),
         }
     }
 }
 
-/// A running source, cropped to a region if one was asked for.
+#[derive(Debug, Error)]
+pub enum SourceError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+}
+
+enum Inner {
+    Synthetic {
+        source: SyntheticSource,
+        hints: Vec<Rect>,
+        started: bool,
+    },
+    Capture {
+        capture: Box<dyn Capture>,
+        hints: Option<Vec<Rect>>,
+    },
+}
+
+/// A running source, cropped to a region if one was asked for (the crop shares the source's
+/// pixels: nothing is copied).
 pub struct FrameSource {
-    synthetic: SyntheticSource,
+    inner: Inner,
     region: Option<Rect>,
-    hints: Vec<Rect>,
-    started: bool,
+    label: String,
+}
+
+fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
+    #[cfg(target_os = "linux")]
+    {
+        if std::env::var_os("DISPLAY").is_some() {
+            return Ok(Box::new(tessera_platform::x11::X11Capture::open(None)?));
+        }
+        if std::env::var_os("WAYLAND_DISPLAY").is_some() {
+            return Err(CaptureError::Unavailable(
+                "Wayland capture (PipeWire through the desktop portal) is not built yet".into(),
+            )
+            .into());
+        }
+    }
+    Err(CaptureError::Unavailable(
+        "no screen capture backend for this session (X11 needs $DISPLAY)".into(),
+    )
+    .into())
 }
 
 impl FrameSource {
-    /// Opens `spec` at `width` x `height`; `region` must lie inside that screen.
+    /// Opens `spec`; `width` x `height` sizes the synthetic screen (real screens have their own).
+    /// `region` must lie inside the screen.
     pub fn open(
-        spec: SourceSpec,
+        spec: &SourceSpec,
         width: u32,
         height: u32,
         region: Option<Rect>,
-    ) -> Result<Self, FrameError> {
-        let SourceSpec::Synthetic(scene) = spec;
-        let synthetic = SyntheticSource::new(scene, width, height, PixelFormat::Bgra8)?;
-        if let Some(r) = region {
-            synthetic.frame().crop(&r)?;
-        }
-        Ok(Self {
-            synthetic,
+    ) -> Result<Self, SourceError> {
+        let inner = match spec {
+            SourceSpec::Synthetic(scene) => Inner::Synthetic {
+                source: SyntheticSource::new(*scene, width, height, PixelFormat::Bgra8)?,
+                hints: Vec::new(),
+                started: false,
+            },
+            #[cfg(target_os = "linux")]
+            SourceSpec::X11(display) => Inner::Capture {
+                capture: Box::new(tessera_platform::x11::X11Capture::open(display.as_deref())?),
+                hints: None,
+            },
+            #[cfg(not(target_os = "linux"))]
+            SourceSpec::X11(_) => {
+                return Err(CaptureError::Unavailable("X11 capture is Linux-only".into()).into())
+            }
+            SourceSpec::Screen => Inner::Capture {
+                capture: open_screen()?,
+                hints: None,
+            },
+        };
+        let label = match &inner {
+            Inner::Synthetic { .. } => spec.to_string(),
+            Inner::Capture { capture, .. } => capture.describe(),
+        };
+        let mut source = Self {
+            inner,
             region,
-            hints: Vec::new(),
-            started: false,
-        })
+            label,
+        };
+        if let Inner::Capture { capture, .. } = &mut source.inner {
+            capture.grab()?;
+        }
+        if let Some(r) = region {
+            source.full_frame().crop(&r)?;
+        }
+        Ok(source)
     }
 
-    /// Moves to the next frame (the first call keeps the first frame).
-    pub fn advance(&mut self) {
-        if self.started {
-            self.synthetic.advance();
-        }
-        self.started = true;
+    /// What is shared, for the user.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Moves to the next frame (the first call keeps a synthetic source's first frame).
+    pub fn advance(&mut self) -> Result<(), SourceError> {
         let region = self.region;
-        self.hints.clear();
-        for d in self.synthetic.damage() {
+        let to_region = |rects: &[Rect]| -> Vec<Rect> {
             match region {
-                None => self.hints.push(*d),
-                Some(r) => {
-                    if let Some(i) = d.intersection(&r) {
-                        self.hints
-                            .push(Rect::new(i.x - r.x, i.y - r.y, i.width, i.height));
-                    }
-                }
+                None => rects.to_vec(),
+                Some(r) => rects
+                    .iter()
+                    .filter_map(|d| d.intersection(&r))
+                    .map(|i| Rect::new(i.x - r.x, i.y - r.y, i.width, i.height))
+                    .collect(),
             }
+        };
+        match &mut self.inner {
+            Inner::Synthetic {
+                source,
+                hints,
+                started,
+            } => {
+                if *started {
+                    source.advance();
+                }
+                *started = true;
+                *hints = to_region(source.damage());
+            }
+            Inner::Capture { capture, hints } => {
+                capture.grab()?;
+                *hints = capture.damage().map(to_region);
+            }
+        }
+        Ok(())
+    }
+
+    fn full_frame(&self) -> CpuFrame<'_> {
+        match &self.inner {
+            Inner::Synthetic { source, .. } => source.frame(),
+            Inner::Capture { capture, .. } => capture.frame(),
         }
     }
 
     /// The current frame (the region's pixels, not copied).
     pub fn frame(&self) -> CpuFrame<'_> {
-        let full = self.synthetic.frame();
+        let full = self.full_frame();
         match &self.region {
             None => full,
             Some(r) => full.crop(r).expect("region was checked at open"),
         }
     }
 
-    /// What changed since the previous frame, in the frame's coordinates.
-    pub fn damage(&self) -> &[Rect] {
-        &self.hints
+    /// What changed since the previous frame, in the frame's coordinates, if the source says.
+    pub fn damage(&self) -> Option<&[Rect]> {
+        match &self.inner {
+            Inner::Synthetic { hints, .. } => Some(hints),
+            Inner::Capture { hints, .. } => hints.as_deref(),
+        }
     }
 }
 
@@ -110,29 +214,26 @@ mod tests {
             "synthetic:video".parse(),
             Ok(SourceSpec::Synthetic(Scene::Video))
         );
+        assert_eq!("x11:99".parse(), Ok(SourceSpec::X11(Some(":99".into()))));
+        assert_eq!("x11".parse(), Ok(SourceSpec::X11(None)));
+        assert_eq!("screen".parse(), Ok(SourceSpec::Screen));
         assert!("synthetic:movie".parse::<SourceSpec>().is_err());
-        assert!("x11".parse::<SourceSpec>().is_err());
-        let mut s = FrameSource::open(
-            SourceSpec::Synthetic(Scene::Video),
-            640,
-            480,
-            Some(Rect::new(400, 40, 200, 100)),
-        )
-        .unwrap();
-        s.advance();
-        s.advance();
+        assert!("vnc".parse::<SourceSpec>().is_err());
+        let spec = SourceSpec::Synthetic(Scene::Video);
+        let mut s = FrameSource::open(&spec, 640, 480, Some(Rect::new(400, 40, 200, 100))).unwrap();
+        s.advance().unwrap();
+        s.advance().unwrap();
         assert_eq!((s.frame().width(), s.frame().height()), (200, 100));
-        assert!(s
-            .damage()
-            .iter()
-            .all(|d| d.right() <= 200 && d.bottom() <= 100));
-        assert!(!s.damage().is_empty());
+        let damage = s.damage().unwrap();
+        assert!(damage.iter().all(|d| d.right() <= 200 && d.bottom() <= 100));
+        assert!(!damage.is_empty());
         assert!(FrameSource::open(
-            SourceSpec::Synthetic(Scene::Idle),
+            &SourceSpec::Synthetic(Scene::Idle),
             640,
             480,
             Some(Rect::new(600, 0, 100, 10))
         )
         .is_err());
+        assert!(FrameSource::open(&SourceSpec::X11(Some(":4998".into())), 0, 0, None).is_err());
     }
 }

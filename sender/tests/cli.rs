@@ -6,6 +6,8 @@ fn sender(args: &[&str]) -> (Option<i32>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tessera-sender"))
         .args(args)
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .output()
         .unwrap();
     (
@@ -20,7 +22,7 @@ fn bad_command_lines_are_refused_clearly() {
         (vec!["--region", "1,2,3"], "x,y,w,h"),
         (vec!["--region", "0,0,0,5"], "x,y,w,h"),
         (vec!["--tile", "8"], "16..=256"),
-        (vec!["--source", "x11"], "unknown source"),
+        (vec!["--source", "vnc"], "unknown source"),
         (vec!["--source", "synthetic:movie"], "unknown scene"),
         (vec!["--size", "0x10"], "empty"),
         (vec!["--size", "99999x10"], "exceeds"),
@@ -57,4 +59,10 @@ fn bad_values_found_at_start_are_errors_not_panics() {
     ]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("No such file"), "{stderr}");
+    let (code, stderr) = sender(&["--listen", "127.0.0.1:0", "--source", "x11"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot open X display"), "{stderr}");
+    let (code, stderr) = sender(&["--listen", "127.0.0.1:0", "--source", "screen"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("no screen capture backend"), "{stderr}");
 }

@@ -3,7 +3,7 @@
 
 use tessera_engine::{FrameBuffer, GpuContext, PixelFormat};
 
-/// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_GPU=1`
+/// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_SYSTEM=1`
 /// (the README's test command sets it), and is reported as not run otherwise.
 pub fn gpu() -> Option<GpuContext> {
     match GpuContext::new() {
@@ -12,7 +12,7 @@ pub fn gpu() -> Option<GpuContext> {
             Some(ctx)
         }
         Err(e) => {
-            if tessera_engine::gpu_tests_required() {
+            if tessera_engine::system_tests_required() {
                 panic!("no GPU adapter, and GPU tests are required here: {e}. Install mesa-vulkan-drivers (lavapipe).");
             }
             eprintln!(

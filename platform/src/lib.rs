@@ -1,0 +1,39 @@
+//! tessera-platform: screen capture backends behind one trait, [`Capture`].
+//!
+//! A backend hands the engine the current screen as a [`CpuFrame`] (in place, without copying
+//! where the OS allows) plus the rectangles the OS says changed since the last grab — hints that
+//! narrow the diff, never replace it. It is not the diff, the codec or the network.
+//!
+//! Backends: X11 (MIT-SHM + XDamage) on Linux. PipeWire/portal, Windows Graphics Capture and
+//! ScreenCaptureKit are not built yet.
+
+#[cfg(target_os = "linux")]
+pub mod x11;
+#[cfg(all(target_os = "linux", feature = "test-support"))]
+pub mod xvfb;
+
+use tessera_engine::{CpuFrame, Rect};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum CaptureError {
+    /// The backend cannot run here (no display, missing extension, unsupported depth).
+    #[error("capture unavailable: {0}")]
+    Unavailable(String),
+    /// The OS or display server failed a request.
+    #[error("capture failed: {0}")]
+    Failed(String),
+}
+
+/// A screen (or part of one) that can be grabbed again and again.
+pub trait Capture: Send {
+    /// Takes the screen as it is now, and the damage reported since the previous grab.
+    fn grab(&mut self) -> Result<(), CaptureError>;
+    /// The frame of the last grab.
+    fn frame(&self) -> CpuFrame<'_>;
+    /// What the OS reported changed before the last grab; `None` when it does not say (compare
+    /// everything). A superset of the real change.
+    fn damage(&self) -> Option<&[Rect]>;
+    /// What is captured, for the user.
+    fn describe(&self) -> String;
+}

@@ -1,0 +1,198 @@
+//! X11 capture: the root window through MIT-SHM (the server writes each grab into a shared
+//! segment it created; nothing is copied on our side), with XDamage regions as hints.
+
+use crate::{Capture, CaptureError};
+use std::os::fd::AsRawFd;
+use tessera_engine::{CpuFrame, PixelFormat, Rect};
+use x11rb::connection::{Connection, RequestConnection};
+use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+use x11rb::protocol::shm::ConnectionExt as _;
+use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xproto::{ImageFormat, ImageOrder};
+use x11rb::rust_connection::RustConnection;
+
+fn failed(e: impl std::fmt::Display) -> CaptureError {
+    CaptureError::Failed(e.to_string())
+}
+
+/// A read-only shared mapping of the server's SHM segment.
+struct Mapping {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: ptr and len come from a successful mmap and are unmapped once.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
+/// Captures an X11 screen.
+pub struct X11Capture {
+    conn: RustConnection,
+    display: String,
+    root: u32,
+    width: u16,
+    height: u16,
+    seg: u32,
+    map: Mapping,
+    damage: u32,
+    region: u32,
+    rects: Vec<Rect>,
+}
+
+// SAFETY: the mapping is owned by this value alone and only read through &self.
+unsafe impl Send for X11Capture {}
+
+impl X11Capture {
+    /// Opens `display` (or `$DISPLAY`) and prepares to grab its first screen.
+    pub fn open(display: Option<&str>) -> Result<Self, CaptureError> {
+        let name = display
+            .map(str::to_string)
+            .or_else(|| std::env::var("DISPLAY").ok())
+            .unwrap_or_default();
+        let (conn, screen_num) = x11rb::connect(display).map_err(|e| {
+            CaptureError::Unavailable(format!("cannot open X display {name:?}: {e}"))
+        })?;
+        let setup = conn.setup();
+        let screen = &setup.roots[screen_num];
+        let (root, width, height) = (screen.root, screen.width_in_pixels, screen.height_in_pixels);
+        if screen.root_depth != 24 && screen.root_depth != 32 {
+            return Err(CaptureError::Unavailable(format!(
+                "root depth {} (need 24 or 32)",
+                screen.root_depth
+            )));
+        }
+        if setup.image_byte_order != ImageOrder::LSB_FIRST {
+            return Err(CaptureError::Unavailable(
+                "big-endian X server images".into(),
+            ));
+        }
+        for (ext, what) in [
+            ("MIT-SHM", "shared memory"),
+            ("DAMAGE", "damage"),
+            ("XFIXES", "regions"),
+        ] {
+            if conn.extension_information(ext).map_err(failed)?.is_none() {
+                return Err(CaptureError::Unavailable(format!(
+                    "X server lacks {ext} ({what})"
+                )));
+            }
+        }
+        conn.shm_query_version()
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        conn.xfixes_query_version(5, 0)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        conn.damage_query_version(1, 1)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+
+        let len = usize::from(width) * usize::from(height) * 4;
+        let seg = conn.generate_id().map_err(failed)?;
+        let reply = conn
+            .shm_create_segment(seg, len as u32, false)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        // SAFETY: mapping a file descriptor the server just handed us, read-only and shared.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                reply.shm_fd.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(failed(std::io::Error::last_os_error()));
+        }
+        let map = Mapping { ptr, len };
+        let damage = conn.generate_id().map_err(failed)?;
+        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
+            .map_err(failed)?;
+        let region = conn.generate_id().map_err(failed)?;
+        conn.xfixes_create_region(region, &[]).map_err(failed)?;
+        conn.flush().map_err(failed)?;
+        Ok(Self {
+            conn,
+            display: name,
+            root,
+            width,
+            height,
+            seg,
+            map,
+            damage,
+            region,
+            rects: Vec::new(),
+        })
+    }
+}
+
+impl Capture for X11Capture {
+    fn grab(&mut self) -> Result<(), CaptureError> {
+        // Take the damage first: whatever changes during the grab is reported next time.
+        while self.conn.poll_for_event().map_err(failed)?.is_some() {}
+        self.conn
+            .damage_subtract(self.damage, x11rb::NONE, self.region)
+            .map_err(failed)?;
+        let region = self
+            .conn
+            .xfixes_fetch_region(self.region)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        let screen = Rect::new(0, 0, u32::from(self.width), u32::from(self.height));
+        self.rects.clear();
+        for r in region.rectangles {
+            let (x0, y0) = (i32::from(r.x).max(0) as u32, i32::from(r.y).max(0) as u32);
+            let x1 = (i32::from(r.x) + i32::from(r.width)).max(0) as u32;
+            let y1 = (i32::from(r.y) + i32::from(r.height)).max(0) as u32;
+            if let Some(clipped) = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+                .intersection(&screen)
+            {
+                self.rects.push(clipped);
+            }
+        }
+        self.conn
+            .shm_get_image(
+                self.root,
+                0,
+                0,
+                self.width,
+                self.height,
+                !0,
+                ImageFormat::Z_PIXMAP.into(),
+                self.seg,
+                0,
+            )
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        Ok(())
+    }
+
+    fn frame(&self) -> CpuFrame<'_> {
+        // SAFETY: the mapping is `len` readable bytes for as long as self lives; the server
+        // writes it only during shm_get_image, which needs &mut self.
+        let pixels = unsafe { std::slice::from_raw_parts(self.map.ptr as *const u8, self.map.len) };
+        let (w, h) = (u32::from(self.width), u32::from(self.height));
+        CpuFrame::new(w, h, w as usize * 4, PixelFormat::Bgrx8, pixels)
+            .expect("the segment holds the whole screen")
+    }
+
+    fn damage(&self) -> Option<&[Rect]> {
+        Some(&self.rects)
+    }
+
+    fn describe(&self) -> String {
+        format!("x11 {} ({}x{})", self.display, self.width, self.height)
+    }
+}

@@ -1,0 +1,122 @@
+//! A private X server with real clients, for tests (feature `test-support`): Xvfb on a free
+//! display, clients on it, and `xwd`'s picture of its screen.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An Xvfb and the clients started on it, all killed on drop.
+pub struct Xvfb {
+    pub display: String,
+    children: Vec<Child>,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Xvfb {
+    /// Starts Xvfb at `width` x `height` x 24 on a free display. `None` when Xvfb is not
+    /// installed and tests may skip (see `tessera_engine::system_tests_required`).
+    pub fn start(width: u32, height: u32) -> Option<Self> {
+        if Command::new("Xvfb")
+            .arg("-help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_err()
+        {
+            assert!(
+                !tessera_engine::system_tests_required(),
+                "Xvfb is required here: install xvfb"
+            );
+            eprintln!("NOT RUN: Xvfb is not installed");
+            return None;
+        }
+        let free = |n: &u32| {
+            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        };
+        let start = 60 + std::process::id() % 500;
+        let n = (start..start + 200)
+            .find(free)
+            .expect("a free X display number");
+        let display = format!(":{n}");
+        let child = Command::new("Xvfb")
+            .args([
+                &display,
+                "-screen",
+                "0",
+                &format!("{width}x{height}x24"),
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb starts");
+        let server = Self {
+            display,
+            children: vec![child],
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
+            assert!(Instant::now() < deadline, "Xvfb did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+
+    /// Starts an X client on this display; it is killed with the server.
+    pub fn client(&mut self, program: &str, args: &[&str]) {
+        let child = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        self.children.push(child);
+    }
+
+    /// Runs a command (xdotool, say) against this display and waits for it.
+    pub fn run(&self, program: &str, args: &[&str]) -> bool {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// The screen as `xwd -root` reads it from the server: BGRx pixels, rows packed.
+    pub fn xwd(&self) -> tessera_engine::FrameBuffer {
+        let out = Command::new("xwd")
+            .args(["-root", "-silent", "-display", &self.display])
+            .output()
+            .expect("xwd runs");
+        assert!(out.status.success(), "xwd failed");
+        let d = out.stdout;
+        let field = |i: usize| u32::from_be_bytes(d[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
+        let (header, width, height) = (field(0) as usize, field(4), field(5));
+        let (byte_order, bpp, bytes_per_line, ncolors) =
+            (field(7), field(11), field(12) as usize, field(19) as usize);
+        assert_eq!((bpp, byte_order), (32, 0), "expect 32-bit LSB-first pixels");
+        let start = header + ncolors * 12;
+        let mut pixels = Vec::with_capacity(width as usize * height as usize * 4);
+        for y in 0..height as usize {
+            pixels.extend_from_slice(&d[start + y * bytes_per_line..][..width as usize * 4]);
+        }
+        tessera_engine::FrameBuffer::from_pixels(
+            width,
+            height,
+            tessera_engine::PixelFormat::Bgrx8,
+            pixels,
+        )
+        .expect("xwd's size")
+    }
+}

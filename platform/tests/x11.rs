@@ -1,0 +1,98 @@
+//! X11 capture against a real X server (Xvfb) with real clients: the captured frame equals what
+//! `xwd` reads from the server, and XDamage hints cover what changed.
+#![cfg(target_os = "linux")]
+
+use std::time::Duration;
+use tessera_engine::{CpuDiff, FrameBuffer, TileGrid};
+use tessera_platform::x11::X11Capture;
+use tessera_platform::xvfb::Xvfb;
+use tessera_platform::Capture;
+
+fn canonical(f: &tessera_engine::CpuFrame<'_>) -> FrameBuffer {
+    FrameBuffer::from_frame(f).canonical()
+}
+
+#[test]
+fn captures_what_the_server_shows_and_damage_covers_changes() {
+    let Some(mut x) = Xvfb::start(640, 480) else {
+        return;
+    };
+    x.client(
+        "xterm",
+        &[
+            "-geometry",
+            "40x8+10+10",
+            "-e",
+            "sh",
+            "-c",
+            "echo hello tessera; sleep 120",
+        ],
+    );
+    x.client(
+        "xclock",
+        &["-geometry", "120x120+400+40", "-update", "3600"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+
+    let mut capture = X11Capture::open(Some(&x.display)).unwrap();
+    assert!(capture.describe().contains("640x480"));
+    capture.grab().unwrap();
+    let first = canonical(&capture.frame());
+    let server = x.xwd().canonical();
+    assert_eq!((server.width(), server.height()), (640, 480));
+    assert!(
+        first == server,
+        "captured frame differs from xwd's picture of the same still screen"
+    );
+    assert!(
+        first.pixels().chunks(4).any(|p| p[..3] != [0, 0, 0]),
+        "the clients drew something"
+    );
+
+    // Move the clock: the damage must cover every changed pixel.
+    assert!(x.run(
+        "xdotool",
+        &[
+            "search",
+            "--sync",
+            "--class",
+            "xclock",
+            "windowmove",
+            "--sync",
+            "200",
+            "300"
+        ]
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    capture.grab().unwrap();
+    let hints = capture.damage().unwrap().to_vec();
+    assert!(!hints.is_empty(), "a moved window is damage");
+    let second = capture.frame();
+    let grid = TileGrid::new(640, 480, 32).unwrap();
+    let diff = CpuDiff::single_threaded();
+    let everything = diff.diff(&grid, &first.as_frame(), &second, None).unwrap();
+    let hinted = diff
+        .diff(&grid, &first.as_frame(), &second, Some(&hints))
+        .unwrap();
+    assert!(everything.count() > 0, "the window moved");
+    assert_eq!(hinted, everything, "the hints cover every changed tile");
+
+    // Nothing changes: no damage, and the frame is the same.
+    std::thread::sleep(Duration::from_millis(200));
+    let before = canonical(&capture.frame());
+    capture.grab().unwrap();
+    assert!(
+        capture.damage().unwrap().is_empty(),
+        "no damage on a still screen: {:?}",
+        capture.damage()
+    );
+    assert!(canonical(&capture.frame()) == before);
+}
+
+#[test]
+fn a_missing_display_is_a_clear_error() {
+    let err = X11Capture::open(Some(":4999"))
+        .err()
+        .expect("no such display");
+    assert!(err.to_string().contains(":4999"), "{err}");
+}
