@@ -1,5 +1,7 @@
 //! X11 capture: the root window through MIT-SHM (the server writes each grab into a shared
-//! segment it created; nothing is copied on our side), with XDamage regions as hints.
+//! segment it created; nothing is copied on our side), with XDamage regions as hints. A followed
+//! window is the part of that grab where the window is now (looked up each grab), so the capture
+//! moves and resizes with it.
 
 use crate::{Capture, CaptureError};
 use std::os::fd::AsRawFd;
@@ -8,7 +10,7 @@ use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::ConnectionExt as _;
-use x11rb::protocol::xproto::{ImageFormat, ImageOrder};
+use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, MapState};
 use x11rb::rust_connection::RustConnection;
 
 fn failed(e: impl std::fmt::Display) -> CaptureError {
@@ -28,7 +30,37 @@ impl Drop for Mapping {
     }
 }
 
-/// Captures an X11 screen.
+/// Which window `--window` names: an id (`0x1a00003` or decimal) or a title (substring).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowSelector {
+    Id(u32),
+    Title(String),
+}
+
+impl std::str::FromStr for WindowSelector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("an empty window title".into());
+        }
+        let id = match s.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        };
+        Ok(id.map_or_else(|| Self::Title(s.to_string()), Self::Id))
+    }
+}
+
+/// A window that can be followed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowInfo {
+    pub id: u32,
+    pub title: String,
+    /// Where it is on the screen (clipped to it).
+    pub rect: Rect,
+}
+
+/// Captures an X11 screen, or one window on it.
 pub struct X11Capture {
     conn: RustConnection,
     display: String,
@@ -40,6 +72,8 @@ pub struct X11Capture {
     damage: u32,
     region: u32,
     rects: Vec<Rect>,
+    /// The followed window and where it was at the last grab.
+    follow: Option<(WindowInfo, Rect)>,
 }
 
 // SAFETY: the mapping is owned by this value alone and only read through &self.
@@ -132,7 +166,112 @@ impl X11Capture {
             damage,
             region,
             rects: Vec::new(),
+            follow: None,
         })
+    }
+
+    fn screen(&self) -> Rect {
+        Rect::new(0, 0, u32::from(self.width), u32::from(self.height))
+    }
+
+    fn title(&self, window: u32) -> Result<Option<String>, CaptureError> {
+        let reply = self
+            .conn
+            .get_property(false, window, AtomEnum::WM_NAME, AtomEnum::ANY, 0, 256)
+            .map_err(failed)?
+            .reply();
+        Ok(reply
+            .ok()
+            .filter(|r| !r.value.is_empty())
+            .map(|r| String::from_utf8_lossy(&r.value).into_owned()))
+    }
+
+    /// Where `window` is on the screen now, clipped to it; `None` if it is gone or off screen.
+    fn window_rect(&self, window: u32) -> Result<Option<Rect>, CaptureError> {
+        let Ok(geometry) = self.conn.get_geometry(window).map_err(failed)?.reply() else {
+            return Ok(None);
+        };
+        let Ok(at) = self
+            .conn
+            .translate_coordinates(window, self.root, 0, 0)
+            .map_err(failed)?
+            .reply()
+        else {
+            return Ok(None);
+        };
+        let (x, y) = (i32::from(at.dst_x), i32::from(at.dst_y));
+        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
+        let x1 = (x + i32::from(geometry.width)).max(0) as u32;
+        let y1 = (y + i32::from(geometry.height)).max(0) as u32;
+        Ok(
+            Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+                .intersection(&self.screen()),
+        )
+    }
+
+    /// The viewable windows with a title: top-level ones, or their titled child when a window
+    /// manager framed them.
+    pub fn windows(&self) -> Result<Vec<WindowInfo>, CaptureError> {
+        let top = self
+            .conn
+            .query_tree(self.root)
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?
+            .children;
+        let mut found = Vec::new();
+        for window in top {
+            let Ok(attrs) = self
+                .conn
+                .get_window_attributes(window)
+                .map_err(failed)?
+                .reply()
+            else {
+                continue;
+            };
+            if attrs.map_state != MapState::VIEWABLE {
+                continue;
+            }
+            let mut titled = self.title(window)?.map(|t| (window, t));
+            if titled.is_none() {
+                let Ok(tree) = self.conn.query_tree(window).map_err(failed)?.reply() else {
+                    continue;
+                };
+                for child in tree.children {
+                    if let Some(t) = self.title(child)? {
+                        titled = Some((child, t));
+                        break;
+                    }
+                }
+            }
+            if let Some((id, title)) = titled {
+                if let Some(rect) = self.window_rect(id)? {
+                    found.push(WindowInfo { id, title, rect });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Captures only the window `selector` names from now on, following it as it moves and
+    /// resizes.
+    pub fn follow(&mut self, selector: &WindowSelector) -> Result<(), CaptureError> {
+        let window = self
+            .windows()?
+            .into_iter()
+            .find(|w| match selector {
+                WindowSelector::Id(id) => w.id == *id,
+                WindowSelector::Title(t) => w.title.contains(t.as_str()),
+            })
+            .ok_or_else(|| {
+                CaptureError::Unavailable(format!(
+                    "no visible window matches {selector:?} on {}",
+                    self.display
+                ))
+            })?;
+        let rect = window.rect;
+        self.follow = Some((window, rect));
+        Ok(())
     }
 }
 
@@ -149,16 +288,27 @@ impl Capture for X11Capture {
             .map_err(failed)?
             .reply()
             .map_err(failed)?;
-        let screen = Rect::new(0, 0, u32::from(self.width), u32::from(self.height));
+        let view = match &self.follow {
+            Some((window, _)) => self.window_rect(window.id)?.ok_or_else(|| {
+                CaptureError::Failed(format!(
+                    "window {:#x} ({:?}) is gone or off screen",
+                    window.id, window.title
+                ))
+            })?,
+            None => self.screen(),
+        };
+        if let Some((_, at)) = &mut self.follow {
+            *at = view;
+        }
         self.rects.clear();
         for r in region.rectangles {
             let (x0, y0) = (i32::from(r.x).max(0) as u32, i32::from(r.y).max(0) as u32);
             let x1 = (i32::from(r.x) + i32::from(r.width)).max(0) as u32;
             let y1 = (i32::from(r.y) + i32::from(r.height)).max(0) as u32;
-            if let Some(clipped) = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
-                .intersection(&screen)
-            {
-                self.rects.push(clipped);
+            let damaged = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
+            if let Some(c) = damaged.intersection(&view) {
+                self.rects
+                    .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
             }
         }
         self.conn
@@ -184,8 +334,12 @@ impl Capture for X11Capture {
         // writes it only during shm_get_image, which needs &mut self.
         let pixels = unsafe { std::slice::from_raw_parts(self.map.ptr as *const u8, self.map.len) };
         let (w, h) = (u32::from(self.width), u32::from(self.height));
-        CpuFrame::new(w, h, w as usize * 4, PixelFormat::Bgrx8, pixels)
-            .expect("the segment holds the whole screen")
+        let screen = CpuFrame::new(w, h, w as usize * 4, PixelFormat::Bgrx8, pixels)
+            .expect("the segment holds the whole screen");
+        match &self.follow {
+            Some((_, view)) => screen.crop(view).expect("the view lies on the screen"),
+            None => screen,
+        }
     }
 
     fn damage(&self) -> Option<&[Rect]> {
@@ -193,6 +347,12 @@ impl Capture for X11Capture {
     }
 
     fn describe(&self) -> String {
-        format!("x11 {} ({}x{})", self.display, self.width, self.height)
+        match &self.follow {
+            Some((w, r)) => format!(
+                "x11 {} window {:#x} {:?} ({}x{})",
+                self.display, w.id, w.title, r.width, r.height
+            ),
+            None => format!("x11 {} ({}x{})", self.display, self.width, self.height),
+        }
     }
 }

@@ -38,30 +38,39 @@ impl Xvfb {
             eprintln!("NOT RUN: Xvfb is not installed");
             return None;
         }
-        let free = |n: &u32| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists()
-                && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        };
-        let start = 60 + std::process::id() % 500;
-        let n = (start..start + 200)
-            .find(free)
-            .expect("a free X display number");
-        let display = format!(":{n}");
-        let child = Command::new("Xvfb")
+        // Xvfb picks a free display itself and prints its number (-displayfd): no race with
+        // other servers starting at the same moment.
+        let mut child = Command::new("Xvfb")
             .args([
-                &display,
+                "-displayfd",
+                "1",
                 "-screen",
                 "0",
                 &format!("{width}x{height}x24"),
                 "-nolisten",
                 "tcp",
             ])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+        let n: u32 = match line.trim().parse() {
+            Ok(n) => n,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("Xvfb did not report a display: {line:?}");
+            }
+        };
         let server = Self {
-            display,
+            display: format!(":{n}"),
             children: vec![child],
         };
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::{BackendRequest, Rect};
 use tessera_sender::cli::{parse_region, parse_size};
-use tessera_sender::source::SourceSpec;
+use tessera_sender::source::{list_sources, SourceSpec, WindowSelector};
 use tessera_sender::{stats, Sender, SenderConfig};
 
 /// Share a screen, losslessly, with Tessera viewers over QUIC.
@@ -32,7 +32,13 @@ struct Args {
     /// Screen size of the synthetic source.
     #[arg(long, value_parser = parse_size, default_value = "1920x1080")]
     size: (u32, u32),
-    /// Share only this rectangle of the screen: x,y,w,h.
+    /// Follow one window (X11): its id (0x...) or part of its title; see --list-sources.
+    #[arg(long, value_name = "TITLE|ID")]
+    window: Option<WindowSelector>,
+    /// List the screens and windows --source can share, then exit.
+    #[arg(long)]
+    list_sources: bool,
+    /// Share only this rectangle of the screen (or window): x,y,w,h.
     #[arg(long, value_parser = parse_region)]
     region: Option<Rect>,
     /// Frames a second at most; 0 = as fast as viewers take them.
@@ -71,11 +77,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.list_sources {
+        for line in list_sources(&args.source)? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let config = SenderConfig {
         source: args.source,
         width: args.size.0,
         height: args.size.1,
         region: args.region,
+        window: args.window,
         fps: args.fps,
         tile: args.tile,
         diff: args.diff,

@@ -3,7 +3,7 @@
 //! stream). Viewers are served latest-wins through the engine's [`Broadcaster`].
 
 use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
-use crate::source::{FrameSource, SourceError, SourceSpec};
+use crate::source::{FrameSource, SourceError, SourceSpec, WindowSelector};
 use crate::stats::{Labels, StatsReport, StreamStats};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +27,8 @@ pub struct SenderConfig {
     pub width: u32,
     pub height: u32,
     pub region: Option<Rect>,
+    /// Follow this window (X11 screens).
+    pub window: Option<WindowSelector>,
     /// Frames a second at most; 0 = as fast as viewers take them.
     pub fps: u32,
     pub tile: u32,
@@ -48,6 +50,7 @@ impl Default for SenderConfig {
             width: 1920,
             height: 1080,
             region: None,
+            window: None,
             fps: 60,
             tile: tessera_engine::DEFAULT_TILE_SIZE,
             diff: BackendRequest::Auto,
@@ -120,7 +123,13 @@ impl Sender {
         peer: Peer,
         link: Option<JoinLink>,
     ) -> Result<Self, SenderError> {
-        let source = FrameSource::open(&config.source, config.width, config.height, config.region)?;
+        let source = FrameSource::open(
+            &config.source,
+            config.width,
+            config.height,
+            config.region,
+            config.window.as_ref(),
+        )?;
         let (differ, choice, _) = FrameDiffer::open(config.diff)?;
         let labels = Labels {
             role: "sender".into(),

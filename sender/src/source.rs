@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use tessera_engine::{CpuFrame, FrameError, PixelFormat, Rect, Scene, SyntheticSource};
+pub use tessera_platform::x11::WindowSelector;
 use tessera_platform::{Capture, CaptureError};
 use thiserror::Error;
 
@@ -71,6 +72,49 @@ pub struct FrameSource {
     label: String,
 }
 
+/// Which X11 display `spec` means, if it means one here.
+#[cfg(target_os = "linux")]
+fn x11_display(spec: &SourceSpec) -> Result<Option<Option<String>>, SourceError> {
+    Ok(match spec {
+        SourceSpec::X11(display) => Some(display.clone()),
+        SourceSpec::Screen if std::env::var_os("DISPLAY").is_some() => Some(None),
+        SourceSpec::Screen if std::env::var_os("WAYLAND_DISPLAY").is_some() => {
+            return Err(CaptureError::Unavailable(
+                "Wayland capture (PipeWire through the desktop portal) is not built yet".into(),
+            )
+            .into())
+        }
+        _ => None,
+    })
+}
+
+/// What `--list-sources` prints for `spec`: screens and windows, or the synthetic scenes.
+pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
+    #[cfg(target_os = "linux")]
+    if let Some(display) = x11_display(spec)? {
+        let capture = tessera_platform::x11::X11Capture::open(display.as_deref())?;
+        let mut lines = vec![format!("screen  {}", capture.describe())];
+        for w in capture.windows()? {
+            let r = w.rect;
+            lines.push(format!(
+                "window  {:#x}  {:?}  {}x{}+{}+{}",
+                w.id, w.title, r.width, r.height, r.x, r.y
+            ));
+        }
+        return Ok(lines);
+    }
+    if let SourceSpec::Synthetic(_) = spec {
+        return Ok(Scene::ALL
+            .iter()
+            .map(|s| format!("synthetic:{}", s.name()))
+            .collect());
+    }
+    Err(CaptureError::Unavailable(
+        "no screen capture backend for this session (X11 needs $DISPLAY)".into(),
+    )
+    .into())
+}
+
 fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
     #[cfg(target_os = "linux")]
     {
@@ -98,8 +142,37 @@ impl FrameSource {
         width: u32,
         height: u32,
         region: Option<Rect>,
+        window: Option<&WindowSelector>,
     ) -> Result<Self, SourceError> {
-        let inner = match spec {
+        let inner = match window {
+            None => Self::open_inner(spec, width, height)?,
+            #[cfg(target_os = "linux")]
+            Some(selector) => {
+                let display = x11_display(spec)?.ok_or_else(|| {
+                    CaptureError::Unavailable(
+                        "--window follows windows of an X11 screen (--source x11 or screen)".into(),
+                    )
+                })?;
+                let mut capture = tessera_platform::x11::X11Capture::open(display.as_deref())?;
+                capture.follow(selector)?;
+                Inner::Capture {
+                    capture: Box::new(capture),
+                    hints: None,
+                }
+            }
+            #[cfg(not(target_os = "linux"))]
+            Some(_) => {
+                return Err(CaptureError::Unavailable(
+                    "--window is not built for this system yet".into(),
+                )
+                .into())
+            }
+        };
+        Self::start(inner, spec, region)
+    }
+
+    fn open_inner(spec: &SourceSpec, width: u32, height: u32) -> Result<Inner, SourceError> {
+        Ok(match spec {
             SourceSpec::Synthetic(scene) => Inner::Synthetic {
                 source: SyntheticSource::new(*scene, width, height, PixelFormat::Bgra8)?,
                 hints: Vec::new(),
@@ -118,7 +191,10 @@ impl FrameSource {
                 capture: open_screen()?,
                 hints: None,
             },
-        };
+        })
+    }
+
+    fn start(inner: Inner, spec: &SourceSpec, region: Option<Rect>) -> Result<Self, SourceError> {
         let label = match &inner {
             Inner::Synthetic { .. } => spec.to_string(),
             Inner::Capture { capture, .. } => capture.describe(),
@@ -205,6 +281,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn windows_need_an_x11_screen() {
+        let xclock = "xclock".parse::<WindowSelector>().unwrap();
+        assert!(FrameSource::open(
+            &SourceSpec::Synthetic(Scene::Idle),
+            64,
+            64,
+            None,
+            Some(&xclock)
+        )
+        .is_err());
+        assert_eq!("0x1a".parse(), Ok(WindowSelector::Id(26)));
+        assert_eq!("77".parse(), Ok(WindowSelector::Id(77)));
+        assert!("".parse::<WindowSelector>().is_err());
+        assert_eq!(
+            list_sources(&SourceSpec::Synthetic(Scene::Idle))
+                .unwrap()
+                .len(),
+            5
+        );
+    }
+
+    #[test]
     fn specs_parse_and_regions_crop() {
         assert_eq!(
             "synthetic".parse(),
@@ -220,7 +318,8 @@ mod tests {
         assert!("synthetic:movie".parse::<SourceSpec>().is_err());
         assert!("vnc".parse::<SourceSpec>().is_err());
         let spec = SourceSpec::Synthetic(Scene::Video);
-        let mut s = FrameSource::open(&spec, 640, 480, Some(Rect::new(400, 40, 200, 100))).unwrap();
+        let mut s =
+            FrameSource::open(&spec, 640, 480, Some(Rect::new(400, 40, 200, 100)), None).unwrap();
         s.advance().unwrap();
         s.advance().unwrap();
         assert_eq!((s.frame().width(), s.frame().height()), (200, 100));
@@ -231,9 +330,12 @@ mod tests {
             &SourceSpec::Synthetic(Scene::Idle),
             640,
             480,
-            Some(Rect::new(600, 0, 100, 10))
+            Some(Rect::new(600, 0, 100, 10)),
+            None
         )
         .is_err());
-        assert!(FrameSource::open(&SourceSpec::X11(Some(":4998".into())), 0, 0, None).is_err());
+        assert!(
+            FrameSource::open(&SourceSpec::X11(Some(":4998".into())), 0, 0, None, None).is_err()
+        );
     }
 }
