@@ -95,11 +95,7 @@ impl Xvfb {
 
     /// Runs a command (xdotool, say) against this display and waits for it.
     pub fn run(&self, program: &str, args: &[&str]) -> bool {
-        Command::new(program)
-            .args(args)
-            .env("DISPLAY", &self.display)
-            .status()
-            .is_ok_and(|s| s.success())
+        run_on(&self.display, program, args)
     }
 
     /// The screen as `xwd -root` reads it from the server: BGRx pixels, rows packed.
@@ -128,4 +124,13 @@ impl Xvfb {
         )
         .expect("xwd's size")
     }
+}
+
+/// Runs a command against `display` and waits for it (for threads that hold only the name).
+pub fn run_on(display: &str, program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .env("DISPLAY", display)
+        .status()
+        .is_ok_and(|s| s.success())
 }
