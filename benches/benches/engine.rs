@@ -150,12 +150,18 @@ fn codec(c: &mut Criterion) {
         let mut msg = Vec::new();
         measure(c, &format!("1080p/encode/{content}"), || {
             black_box(
-                enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
-                    .unwrap(),
+                {
+                    msg.clear();
+                    enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
+                }
+                .unwrap(),
             );
         });
-        enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
-            .unwrap();
+        {
+            msg.clear();
+            enc.encode_keyframe(&frame.as_frame(), &grid, 0, &mut msg)
+        }
+        .unwrap();
         SIZES.lock().unwrap().insert(content.to_string(), msg.len());
         let mut decoded = DecodedTiles::new();
         measure(c, &format!("1080p/decode/{content}"), || {

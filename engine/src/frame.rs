@@ -81,6 +81,17 @@ impl PixelFormat {
     }
 }
 
+/// Makes packed pixels of `format` canonical in place (see [`PixelFormat::canonical_bits`]).
+fn canonicalize(format: PixelFormat, pixels: &mut [u8]) {
+    let bits = format.canonical_bits();
+    if bits != 0 {
+        for px in pixels.chunks_exact_mut(BYTES_PER_PIXEL) {
+            let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | bits;
+            px.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+}
+
 /// Why a frame description was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum FrameError {
@@ -224,13 +235,7 @@ impl<'a> CpuFrame<'a> {
         for y in rect.y..rect.bottom() {
             out.extend_from_slice(&self.row(y)[x0..x0 + len]);
         }
-        let canonical = self.format.canonical_bits();
-        if canonical != 0 {
-            for px in out.chunks_exact_mut(BYTES_PER_PIXEL) {
-                let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | canonical;
-                px.copy_from_slice(&v.to_le_bytes());
-            }
-        }
+        canonicalize(self.format, out);
     }
 
     /// The pixels of row `y`, without padding.
@@ -369,13 +374,7 @@ impl FrameBuffer {
     /// what a receiver holds after a lossless transfer.
     pub fn canonical(&self) -> FrameBuffer {
         let mut out = self.clone();
-        let bits = self.format.canonical_bits();
-        if bits != 0 {
-            for px in out.pixels.chunks_exact_mut(BYTES_PER_PIXEL) {
-                let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | bits;
-                px.copy_from_slice(&v.to_le_bytes());
-            }
-        }
+        canonicalize(self.format, &mut out.pixels);
         out
     }
 }

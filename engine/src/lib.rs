@@ -38,7 +38,6 @@ pub use frame::{
 };
 pub use gpu_context::{system_tests_required, AdapterSummary, GpuContext, GpuError};
 pub use rect::Rect;
-pub use stream::Capabilities;
 pub use synthetic::{Scene, SyntheticSource};
 pub use tile_grid::{
     GridError, GridMismatch, TileGrid, DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE,

@@ -35,6 +35,7 @@ fn stream(
         let mask = differ
             .diff(Frame::Cpu(source.frame()), &grid, hints.as_deref())
             .unwrap();
+        message.clear();
         if seq == 0 {
             encoder
                 .encode_keyframe(&source.frame(), &grid, seq, &mut message)
@@ -119,6 +120,7 @@ fn a_keyframe_at_a_new_size_restarts_both_compositors() {
     {
         let source = SyntheticSource::new(Scene::Typing, w, h, PixelFormat::Bgra8).unwrap();
         let grid = TileGrid::new(w, h, 64).unwrap();
+        message.clear();
         encoder
             .encode_keyframe(&source.frame(), &grid, seq as u64, &mut message)
             .unwrap();

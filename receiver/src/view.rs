@@ -283,11 +283,19 @@ async fn read_frame_message(
             "declared frame {width}x{height} is beyond this viewer's limits"
         )));
     }
-    let rest_limit = frame_message_bound(width, height) - message.len();
-    let rest = stream
-        .read_to_end(rest_limit)
+    // Read the body straight into the message, never past what this frame size allows.
+    let limit = frame_message_bound(width, height);
+    while let Some(chunk) = stream
+        .read_chunk(limit - message.len() + 1, true)
         .await
-        .map_err(|e| bad(format!("body: {e}")))?;
-    message.extend_from_slice(&rest);
+        .map_err(|e| bad(format!("body: {e}")))?
+    {
+        message.extend_from_slice(&chunk.bytes);
+        if message.len() > limit {
+            return Err(bad(format!(
+                "body longer than a {width}x{height} frame allows ({limit} bytes)"
+            )));
+        }
+    }
     Ok(message)
 }

@@ -339,7 +339,6 @@ fn capture_loop(
         checksum: 0,
     };
     let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
-    let mut update = Vec::new();
     let interval = (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps)));
     let mut next_due = Instant::now();
     let mut captured = 0u64;
@@ -421,18 +420,17 @@ fn capture_loop(
             let msg = match cache.iter().find(|(s, _)| *s == send) {
                 Some((_, m)) => m.clone(),
                 None => {
+                    // The update is encoded right behind its frame header: no copy.
+                    let mut msg = Vec::new();
+                    header.write(&mut msg);
                     match &send {
                         Send::Keyframe => {
-                            encoder.encode_keyframe(&frame, &g, header.sequence, &mut update)?
+                            encoder.encode_keyframe(&frame, &g, header.sequence, &mut msg)?
                         }
                         Send::Delta(mask) => {
-                            encoder.encode_delta(&frame, &g, mask, header.sequence, &mut update)?
+                            encoder.encode_delta(&frame, &g, mask, header.sequence, &mut msg)?
                         }
                     };
-                    let mut msg =
-                        Vec::with_capacity(tessera_engine::stream::FRAME_HEADER_LEN + update.len());
-                    header.write(&mut msg);
-                    msg.extend_from_slice(&update);
                     let msg = Arc::new(msg);
                     cache.push((send.clone(), msg.clone()));
                     msg

@@ -22,7 +22,7 @@ pub struct EncodeStats {
     pub raw_tiles: usize,
     /// Bytes of the tiles' pixels before compression.
     pub pixel_bytes: usize,
-    /// Bytes of the whole update message.
+    /// Bytes of the update message written.
     pub message_bytes: usize,
 }
 
@@ -51,7 +51,7 @@ impl TileEncoder {
         Self { parallel: false }
     }
 
-    /// Writes an update with the tiles of `mask` to `out` (cleared first).
+    /// Appends an update with the tiles of `mask` to `out` (a frame header, say, may precede it).
     pub fn encode_delta(
         &self,
         frame: &CpuFrame<'_>,
@@ -63,7 +63,7 @@ impl TileEncoder {
         self.encode(frame, grid, mask, sequence, false, out)
     }
 
-    /// Writes an update with every tile of the frame to `out` (cleared first).
+    /// Appends an update with every tile of the frame to `out`.
     pub fn encode_keyframe(
         &self,
         frame: &CpuFrame<'_>,
@@ -98,7 +98,7 @@ impl TileEncoder {
             });
         }
         let dirty: Vec<u32> = mask.iter().map(|i| i as u32).collect();
-        out.clear();
+        let start = out.len();
         UpdateHeader {
             sequence,
             width: frame.width(),
@@ -141,7 +141,7 @@ impl TileEncoder {
                 encode_tile(frame, grid, index, &mut scratch, out, &mut stats);
             }
         }
-        stats.message_bytes = out.len();
+        stats.message_bytes = out.len() - start;
         Ok(stats)
     }
 }
