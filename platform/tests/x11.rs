@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use tessera_engine::{CpuDiff, FrameBuffer, TileGrid};
-use tessera_platform::x11::X11Capture;
+use tessera_platform::x11::{WindowSelector, X11Capture};
 use tessera_platform::xvfb::Xvfb;
 use tessera_platform::Capture;
 
@@ -34,6 +34,11 @@ fn captures_what_the_server_shows_and_damage_covers_changes() {
     );
     std::thread::sleep(Duration::from_millis(1500));
 
+    let mut stray = X11Capture::open(Some(&x.display)).unwrap();
+    let missing = stray
+        .follow(&WindowSelector::Title("no such window".into()))
+        .unwrap_err();
+    assert!(missing.to_string().contains("no such window"), "{missing}");
     let mut capture = X11Capture::open(Some(&x.display)).unwrap();
     assert!(capture.describe().contains("640x480"));
     capture.grab().unwrap();
