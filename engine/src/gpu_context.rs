@@ -68,6 +68,8 @@ pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     summary: AdapterSummary,
+    /// See [`Self::submission_lock`].
+    submissions: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl GpuContext {
@@ -119,11 +121,21 @@ impl GpuContext {
             device,
             queue,
             summary: AdapterSummary::from_info(&info),
+            submissions: Default::default(),
         })
     }
 
     pub fn adapter(&self) -> &AdapterSummary {
         &self.summary
+    }
+
+    /// Held around queue submissions by everything that shares this context across threads.
+    /// Reconfiguring a window surface waits for the queue to drain and fails if another thread
+    /// submits meanwhile; a presenter holds this lock while it reconfigures.
+    pub fn submission_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.submissions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A texture holding `frame`, usable as a [`crate::GpuFrame`] (`TEXTURE_BINDING | COPY_SRC`,

@@ -1,5 +1,5 @@
 //! [`GpuCompositor`]: the frame lives in one persistent wgpu texture; each update uploads only
-//! its dirty tiles.
+//! its dirty tiles, all of them through one staging buffer and one submission.
 
 use super::{decode_for, ApplyError, FrameShape};
 use crate::{DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, UpdateHeader, BYTES_PER_PIXEL};
@@ -10,6 +10,9 @@ pub struct GpuCompositor {
     limits: DecodeLimits,
     target: Option<(wgpu::Texture, FrameShape)>,
     decoded: DecodedTiles,
+    /// Where an update's tiles are staged, rows padded for buffer-to-texture copies; grown on
+    /// demand, never past one frame's padded size.
+    upload: Option<wgpu::Buffer>,
     readback: Vec<u8>,
 }
 
@@ -20,6 +23,7 @@ impl GpuCompositor {
             limits,
             target: None,
             decoded: DecodedTiles::new(),
+            upload: None,
             readback: Vec::new(),
         }
     }
@@ -64,13 +68,68 @@ impl GpuCompositor {
             });
             self.target = Some((texture, shape));
         }
-        let (texture, _) = self
-            .target
-            .as_ref()
-            .expect("a texture exists after a keyframe");
-        for tile in self.decoded.tiles() {
+        self.upload_tiles();
+        Ok(header)
+    }
+
+    /// Writes every decoded tile into the texture: the tiles' rows are packed (each padded to
+    /// the copy alignment) into one staging buffer, then one command buffer copies each tile
+    /// from it, and one submission carries it all.
+    fn upload_tiles(&mut self) {
+        let tiles = self.decoded.tiles();
+        let Some((texture, _)) = &self.target else {
+            return;
+        };
+        if tiles.is_empty() {
+            return;
+        }
+        let padded_row = |r: &crate::Rect| {
+            (r.width * BYTES_PER_PIXEL as u32).next_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+        };
+        let total: u64 = tiles
+            .iter()
+            .map(|t| u64::from(padded_row(&t.rect)) * u64::from(t.rect.height))
+            .sum();
+        if self.upload.as_ref().is_none_or(|b| b.size() < total) {
+            self.upload = Some(self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("tile upload"),
+                size: total.next_power_of_two(),
+                usage: wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let upload = self.upload.as_ref().expect("made above");
+        let size = wgpu::BufferSize::new(total).expect("at least one non-empty tile");
+        {
+            let mut staging = self
+                .ctx
+                .queue
+                .write_buffer_with(upload, 0, size)
+                .expect("the upload buffer holds `total` bytes");
+            let mut at = 0usize;
+            for tile in tiles {
+                let row = tile.rect.width as usize * BYTES_PER_PIXEL;
+                let stride = padded_row(&tile.rect) as usize;
+                for src in self.decoded.pixels(tile).chunks_exact(row) {
+                    staging.slice(at..at + row).copy_from_slice(src);
+                    at += stride;
+                }
+            }
+        }
+        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
+        let mut offset = 0u64;
+        for tile in tiles {
             let r = tile.rect;
-            self.ctx.queue.write_texture(
+            let stride = padded_row(&r);
+            encoder.copy_buffer_to_texture(
+                wgpu::TexelCopyBufferInfo {
+                    buffer: upload,
+                    layout: wgpu::TexelCopyBufferLayout {
+                        offset,
+                        bytes_per_row: Some(stride),
+                        rows_per_image: Some(r.height),
+                    },
+                },
                 wgpu::TexelCopyTextureInfo {
                     texture,
                     mip_level: 0,
@@ -81,21 +140,16 @@ impl GpuCompositor {
                     },
                     aspect: wgpu::TextureAspect::All,
                 },
-                self.decoded.pixels(tile),
-                wgpu::TexelCopyBufferLayout {
-                    offset: 0,
-                    bytes_per_row: Some(r.width * BYTES_PER_PIXEL as u32),
-                    rows_per_image: Some(r.height),
-                },
                 wgpu::Extent3d {
                     width: r.width,
                     height: r.height,
                     depth_or_array_layers: 1,
                 },
             );
+            offset += u64::from(stride) * u64::from(r.height);
         }
-        self.ctx.queue.submit([]);
-        Ok(header)
+        let _submitting = self.ctx.submission_lock();
+        self.ctx.queue.submit([encoder.finish()]);
     }
 
     /// Copies the texture back to CPU memory (for tests, screenshots and `--dump`).
@@ -125,7 +179,10 @@ impl GpuCompositor {
             },
             texture.size(),
         );
-        self.ctx.queue.submit([encoder.finish()]);
+        {
+            let _submitting = self.ctx.submission_lock();
+            self.ctx.queue.submit([encoder.finish()]);
+        }
         self.ctx.read_buffer(&buffer, size, &mut self.readback)?;
         let mut pixels = Vec::with_capacity(row_bytes as usize * shape.height as usize);
         for row in self.readback.chunks_exact(padded as usize) {
