@@ -44,8 +44,12 @@ ensure_rust() {
 # Vulkan (lavapipe, Mesa's software driver) so the GPU code runs on machines without a GPU.
 TESSERA_GPU_PACKAGES=(libvulkan1 mesa-vulkan-drivers)
 
-# What the tests drive: an X server and real X clients for the X11 capture tests.
-TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool)
+# What the receiver's window loads at run time (winit on X11 or Wayland).
+TESSERA_WINDOW_PACKAGES=(libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0 libwayland-client0)
+
+# What the tests drive: an X server and real X clients for the X11 capture and window tests,
+# and the window's libraries.
+TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool "${TESSERA_WINDOW_PACKAGES[@]}")
 
 # The Vulkan loader warns on every start without a runtime dir; give it a private one.
 ensure_runtime_dir() {

@@ -7,11 +7,8 @@
 //! tiny configuration to prove it still works.
 
 use std::time::Duration;
-use tessera_engine::stream::Identity;
 use tessera_engine::{BackendRequest, Scene};
 use tessera_receiver::{Receiver, ReceiverConfig};
-use tessera_sender::source::SourceSpec;
-use tessera_sender::{Sender, SenderConfig};
 
 struct Row {
     resolution: &'static str,
@@ -44,24 +41,8 @@ async fn run_one(
     fps: u32,
     frames: u64,
 ) -> Row {
-    let config = SenderConfig {
-        source: SourceSpec::Synthetic(scene),
-        width: w,
-        height: h,
-        fps,
-        diff: BackendRequest::Auto,
-        frames: Some(frames),
-        ..SenderConfig::default()
-    };
-    let sender = Sender::listen(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        &Identity::generate().unwrap(),
-    )
-    .unwrap();
-    let link = sender.link().unwrap().clone();
+    let (sending, link) = tessera_benches::share_synthetic(scene, (w, h), fps, frames);
     let cpu_before = cpu_time();
-    let sending = tokio::spawn(sender.run());
     let receiver = Receiver::connect(
         ReceiverConfig {
             compositor: BackendRequest::Auto,

@@ -16,3 +16,39 @@ pub fn machine() -> String {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     )
 }
+
+/// Starts a sender of the synthetic `scene` at `width` x `height` on loopback, `fps` paced
+/// (0: unpaced), stopping after `frames`; returns its task and join link. Call inside a tokio
+/// runtime.
+pub fn share_synthetic(
+    scene: tessera_engine::Scene,
+    (width, height): (u32, u32),
+    fps: u32,
+    frames: u64,
+) -> (
+    tokio::task::JoinHandle<
+        Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
+    >,
+    tessera_engine::stream::JoinLink,
+) {
+    let config = tessera_sender::SenderConfig {
+        source: tessera_sender::source::SourceSpec::Synthetic(scene),
+        width,
+        height,
+        fps,
+        diff: tessera_engine::BackendRequest::Auto,
+        frames: Some(frames),
+        ..tessera_sender::SenderConfig::default()
+    };
+    let sender = tessera_sender::Sender::listen(
+        config,
+        "127.0.0.1:0".parse().expect("loopback address"),
+        &tessera_engine::stream::Identity::generate().expect("a certificate"),
+    )
+    .expect("the sender listens on loopback");
+    let link = sender
+        .link()
+        .expect("a listening sender has a link")
+        .clone();
+    (tokio::spawn(sender.run()), link)
+}

@@ -98,10 +98,33 @@ impl Xvfb {
         run_on(&self.display, program, args)
     }
 
+    /// Runs a command against this display and returns its stdout when it succeeds.
+    pub fn output(&self, program: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
     /// The screen as `xwd -root` reads it from the server: BGRx pixels, rows packed.
     pub fn xwd(&self) -> tessera_engine::FrameBuffer {
+        self.xwd_of("-root")
+    }
+
+    /// One window's contents as `xwd -id` reads them from the server.
+    pub fn xwd_window(&self, id: u32) -> tessera_engine::FrameBuffer {
+        self.xwd_of(&format!("-id {id}"))
+    }
+
+    /// Runs xwd with `target` (`-root` or `-id N`) and parses its picture.
+    fn xwd_of(&self, target: &str) -> tessera_engine::FrameBuffer {
         let out = Command::new("xwd")
-            .args(["-root", "-silent", "-display", &self.display])
+            .args(target.split(' '))
+            .args(["-silent", "-display", &self.display])
             .output()
             .expect("xwd runs");
         assert!(out.status.success(), "xwd failed");

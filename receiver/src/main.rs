@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::BackendRequest;
-use tessera_receiver::{write_png, Receiver, ReceiverConfig};
+use tessera_receiver::window::{self, layout::Scale, WindowError, WindowOptions};
+use tessera_receiver::{write_png, Receiver, ReceiverConfig, ReceiverReport};
 use tessera_sender::stats;
 
-/// View a screen shared by tessera-sender.
+/// View a screen shared by tessera-sender, in a window (keys: Z fit/1:1, F11 fullscreen,
+/// I stats in the title) or headless.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -19,16 +21,23 @@ struct Args {
     /// Listen for a sender on this address instead (prints a join link for `tessera-sender --connect`).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Composite without a window (the window comes with the receiver-window work).
+    /// Composite without a window.
     #[arg(long)]
     headless: bool,
-    /// Where to composite: auto (GPU only on real hardware), cpu or gpu.
-    #[arg(long, default_value = "auto")]
-    compositor: BackendRequest,
+    /// Where to composite headless: auto (GPU only on real hardware), cpu or gpu. The window
+    /// always composites on its own GPU device.
+    #[arg(long, requires = "headless")]
+    compositor: Option<BackendRequest>,
+    /// How the window sizes the picture: fit (aspect ratio kept) or 1:1.
+    #[arg(long, default_value = "fit", conflicts_with = "headless")]
+    scale: Scale,
+    /// Start the window fullscreen.
+    #[arg(long, conflicts_with = "headless")]
+    fullscreen: bool,
     /// Write the last frame as a PNG here.
     #[arg(long)]
     dump: Option<PathBuf>,
-    /// Leave after this many composited frames.
+    /// Leave after this many composited frames (a window then closes when the stream ends).
     #[arg(long)]
     frames: Option<u64>,
     /// Write counters as JSON here when done.
@@ -36,30 +45,49 @@ struct Args {
     stats_json: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args = Args::parse();
     if !args.headless {
-        eprintln!("tessera-receiver: this build has no viewer window yet; run with --headless");
-        return ExitCode::from(2);
+        if let Err(e) = window::check_display() {
+            eprintln!("tessera-receiver: {e}");
+            return ExitCode::from(2);
+        }
     }
-    match run(args).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera-receiver: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(args, &runtime) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\ntessera-receiver: {e}");
-            ExitCode::FAILURE
+            let no_display = e
+                .downcast_ref::<WindowError>()
+                .is_some_and(|e| matches!(e, WindowError::NoDisplay(_)));
+            if no_display {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
-async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std::error::Error>> {
+    let _entered = runtime.enter();
     let config = ReceiverConfig {
-        compositor: args.compositor,
+        compositor: args.compositor.unwrap_or(BackendRequest::Auto),
         frames: args.frames,
         ..ReceiverConfig::default()
     };
-    let receiver = match (args.join, args.listen) {
-        (Some(link), _) => Receiver::connect(config, link),
+    let receiver = match (&args.join, args.listen) {
+        (Some(link), _) => Receiver::connect(config, link.clone()),
         (None, Some(addr)) => {
             let r = Receiver::listen(config, addr, &Identity::generate()?)?;
             println!(
@@ -72,9 +100,23 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let stats = receiver.stats();
     let status = stats::spawn_status(stats.clone());
-    let result = tokio::select! {
-        r = receiver.run() => r.map(Some),
-        _ = tokio::signal::ctrl_c() => Ok(None),
+    let result: Result<Option<ReceiverReport>, Box<dyn std::error::Error>> = if args.headless {
+        runtime.block_on(async {
+            tokio::select! {
+                r = receiver.run() => r.map(Some).map_err(Into::into),
+                _ = tokio::signal::ctrl_c() => Ok(None),
+            }
+        })
+    } else {
+        let options = WindowOptions {
+            scale: args.scale,
+            fullscreen: args.fullscreen,
+            show_stats: true,
+            close_at_end: args.frames.is_some(),
+        };
+        window::run_window(receiver, options, runtime.handle().clone())
+            .map(Some)
+            .map_err(Into::into)
     };
     status.abort();
     {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_engine::stream::{
     frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
-    Identity, JoinLink, Role, FRAME_HEADER_LEN,
+    FrameHeader, Identity, JoinLink, Role, FRAME_HEADER_LEN,
 };
 use tessera_engine::{
     ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
@@ -16,6 +16,7 @@ use tessera_engine::{
 use tessera_sender::net::{self, ControlWriter, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use tessera_sender::stats::{Labels, StatsReport, StreamStats};
 use thiserror::Error;
+use tokio::sync::Notify;
 
 #[derive(Clone, Debug)]
 pub struct ReceiverConfig {
@@ -73,6 +74,18 @@ pub struct Receiver {
     peer: Peer,
     link: Option<JoinLink>,
     stats: Arc<Mutex<StreamStats>>,
+    stop: Arc<Notify>,
+}
+
+/// Ends a running [`Receiver`] from elsewhere (a closed window): it closes the connection as
+/// done and returns what it saw.
+#[derive(Clone)]
+pub struct StopHandle(Arc<Notify>);
+
+impl StopHandle {
+    pub fn stop(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl Receiver {
@@ -87,6 +100,7 @@ impl Receiver {
             peer,
             link,
             stats,
+            stop: Arc::new(Notify::new()),
         }
     }
 
@@ -122,15 +136,36 @@ impl Receiver {
         self.stats.clone()
     }
 
-    /// Views until the sender finishes, `frames` are composited, or an error.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.config
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.stop.clone())
+    }
+
+    /// Views until the sender finishes, `frames` are composited, or an error, compositing
+    /// where the config asks.
     pub async fn run(self) -> Result<ReceiverReport, ReceiverError> {
+        let (compositor, label) = Compositor::open(self.config.compositor, self.config.limits)?;
+        self.run_with(compositor, label, |_, _| {}).await
+    }
+
+    /// Views onto `compositor` (labelled `label` in reports), calling `on_frame` after each
+    /// update is composited and verified (a window presents it from there).
+    pub async fn run_with(
+        self,
+        mut compositor: Compositor,
+        label: String,
+        mut on_frame: impl FnMut(&Compositor, &FrameHeader),
+    ) -> Result<ReceiverReport, ReceiverError> {
         let Receiver {
             config,
             peer,
             stats,
+            stop,
             ..
         } = self;
-        let (mut compositor, label) = Compositor::open(config.compositor, config.limits)?;
         stats.lock().expect("stats lock").labels.compositor = Some(label);
         let caps = Capabilities::with_limits(&config.limits);
         let (endpoint, conn, hs) = match peer {
@@ -159,7 +194,10 @@ impl Receiver {
         } = hs;
         // The sender sends nothing on the control stream yet; keep it open.
         let _reader = reader;
-        let result = receive(&conn, &mut writer, &mut compositor, &config, &stats).await;
+        let result = tokio::select! {
+            r = receive(&conn, &mut writer, &mut compositor, &config, &stats, &mut on_frame) => r,
+            () = stop.notified() => Ok(()),
+        };
         // Counters stop with the stream, not after the connection has wound down.
         let report = stats.lock().expect("stats lock").report();
         let code = if result.is_ok() {
@@ -194,6 +232,7 @@ async fn receive(
     compositor: &mut Compositor,
     config: &ReceiverConfig,
     stats: &Mutex<StreamStats>,
+    on_frame: &mut impl FnMut(&Compositor, &FrameHeader),
 ) -> Result<(), ReceiverError> {
     let mut checksum: Option<FrameChecksum> = None;
     let mut composited = 0u64;
@@ -239,6 +278,7 @@ async fn receive(
             ));
             s.mismatches += u64::from(!verified);
         }
+        on_frame(compositor, &header);
         writer
             .send(&ControlMessage::Ack {
                 sequence: header.sequence,

@@ -1,15 +1,16 @@
 //! The tessera-receiver binary: bad command lines get clear errors, and a real run dumps the
 //! frame and writes its stats.
 
+mod common;
+
 use std::process::Command;
-use tessera_engine::stream::Identity;
-use tessera_engine::{BackendRequest, Scene};
-use tessera_sender::source::SourceSpec;
-use tessera_sender::{Sender, SenderConfig};
+use tessera_engine::Scene;
 
 fn receiver() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tessera-receiver"));
-    c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    c.env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
     c
 }
 
@@ -36,6 +37,12 @@ fn bad_command_lines_are_refused_clearly() {
             vec!["--listen", "not-an-address", "--headless"],
             "invalid socket address",
         ),
+        (vec![valid.as_str(), "--compositor", "cpu"], "--headless"),
+        (vec![valid.as_str(), "--scale", "2x"], "unknown scale"),
+        (
+            vec![valid.as_str(), "--headless", "--fullscreen"],
+            "cannot be used with",
+        ),
     ] {
         let out = receiver().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -46,8 +53,13 @@ fn bad_command_lines_are_refused_clearly() {
         .args(["--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--headless"));
+    // No display: a clear message that suggests --headless, before anything listens.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no display") && stderr.contains("--headless"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -57,26 +69,7 @@ fn a_real_run_dumps_the_last_frame_and_its_stats() {
         .enable_all()
         .build()
         .unwrap();
-    let config = SenderConfig {
-        source: SourceSpec::Synthetic(Scene::Dragging),
-        width: 320,
-        height: 200,
-        fps: 0,
-        diff: BackendRequest::Cpu,
-        frames: Some(40),
-        ..SenderConfig::default()
-    };
-    let sender = runtime
-        .block_on(async {
-            Sender::listen(
-                config,
-                "127.0.0.1:0".parse().unwrap(),
-                &Identity::generate().unwrap(),
-            )
-        })
-        .unwrap();
-    let link = sender.link().unwrap().to_string();
-    let sending = runtime.spawn(sender.run());
+    let (sending, link) = common::share_on(&runtime, Scene::Dragging, (320, 200), 0, 40);
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (png, json) = (dir.join("last.png"), dir.join("stats.json"));

@@ -2,13 +2,16 @@
 //! compositors, both connection directions, refusals, several viewers at their own pace, and
 //! hostile peers on either side.
 
+mod common;
+
+use common::gpu_available;
 use std::time::Duration;
 use tessera_engine::stream::{
     Capabilities, ControlMessage, FrameHeader, Identity, JoinLink, RefuseReason, Role,
 };
 use tessera_engine::{
-    system_tests_required, BackendRequest, DecodeLimits, FrameBuffer, GpuContext, PixelFormat,
-    Scene, SyntheticSource, TileEncoder, TileGrid,
+    BackendRequest, DecodeLimits, FrameBuffer, PixelFormat, Scene, SyntheticSource, TileEncoder,
+    TileGrid,
 };
 use tessera_receiver::{Receiver, ReceiverConfig, ReceiverError};
 use tessera_sender::net::{self, NetError};
@@ -57,19 +60,6 @@ fn share(
     .unwrap();
     let link = sender.link().unwrap().clone();
     (tokio::spawn(sender.run()), link)
-}
-
-fn gpu_available() -> bool {
-    match GpuContext::new() {
-        Ok(_) => true,
-        Err(e) if system_tests_required() => {
-            panic!("no GPU adapter, and GPU tests are required here: {e}")
-        }
-        Err(e) => {
-            eprintln!("NOT RUN: no GPU adapter ({e})");
-            false
-        }
-    }
 }
 
 async fn stream_every_scene(compositor: BackendRequest) {

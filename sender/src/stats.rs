@@ -18,6 +18,10 @@ pub struct StreamStats {
     pub bytes: u64,
     pub mismatches: u64,
     latencies_us: Vec<u64>,
+    /// Frames shown in a window (a window shows only the newest of the frames that landed
+    /// while it drew the last one).
+    pub presented: u64,
+    present_latencies_us: Vec<u64>,
     /// Total frames expected (`--frames`), for the progress bar.
     pub target_frames: Option<u64>,
     pub labels: Labels,
@@ -57,6 +61,12 @@ pub struct StatsReport {
     pub bytes_per_update: f64,
     /// Capture to composited, in milliseconds (sender and receiver clocks must agree).
     pub latency_ms: Option<Percentiles>,
+    /// Frames presented in the receiver's window (absent headless).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub presented: Option<u64>,
+    /// Capture to presented in the receiver's window, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub present_latency_ms: Option<Percentiles>,
     pub checksum_mismatches: u64,
 }
 
@@ -70,6 +80,8 @@ impl StreamStats {
             bytes: 0,
             mismatches: 0,
             latencies_us: Vec::new(),
+            presented: 0,
+            present_latencies_us: Vec::new(),
             target_frames,
             labels,
         }
@@ -80,11 +92,15 @@ impl StreamStats {
         self.started = Instant::now();
     }
 
+    /// Records capture -> composited for one frame.
     pub fn record_latency(&mut self, latency: Duration) {
-        if self.latencies_us.len() == MAX_SAMPLES {
-            self.latencies_us.drain(..MAX_SAMPLES / 2);
-        }
-        self.latencies_us.push(latency.as_micros() as u64);
+        push_sample(&mut self.latencies_us, latency);
+    }
+
+    /// Records capture -> presented for one frame shown in a window.
+    pub fn record_present(&mut self, latency: Duration) {
+        self.presented += 1;
+        push_sample(&mut self.present_latencies_us, latency);
     }
 
     pub fn elapsed(&self) -> Duration {
@@ -108,6 +124,8 @@ impl StreamStats {
                 self.bytes as f64 / self.updates as f64
             },
             latency_ms: percentiles(&self.latencies_us),
+            presented: (self.presented > 0).then_some(self.presented),
+            present_latency_ms: percentiles(&self.present_latencies_us),
             checksum_mismatches: self.mismatches,
         }
     }
@@ -138,6 +156,12 @@ impl StreamStats {
                 p.p50, p.p99
             ));
         }
+        if let Some(p) = &r.present_latency_ms {
+            line.push_str(&format!(
+                " | presented {} p50 {:.2} ms p99 {:.2} ms",
+                self.presented, p.p50, p.p99
+            ));
+        }
         if self.labels.role == "receiver" {
             line.push_str(&format!(" | mismatches {}", self.mismatches));
         }
@@ -148,6 +172,13 @@ impl StreamStats {
         let json = serde_json::to_string_pretty(&self.report()).expect("stats serialise");
         std::fs::write(path, json + "\n")
     }
+}
+
+fn push_sample(samples_us: &mut Vec<u64>, latency: Duration) {
+    if samples_us.len() == MAX_SAMPLES {
+        samples_us.drain(..MAX_SAMPLES / 2);
+    }
+    samples_us.push(latency.as_micros() as u64);
 }
 
 fn percentiles(samples_us: &[u64]) -> Option<Percentiles> {

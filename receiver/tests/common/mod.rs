@@ -1,0 +1,57 @@
+//! Helpers the receiver's test files share.
+
+#![allow(dead_code)] // each test file uses its own part
+
+use tessera_engine::stream::Identity;
+use tessera_engine::{system_tests_required, BackendRequest, GpuContext, Scene};
+use tessera_sender::source::SourceSpec;
+use tessera_sender::{Sender, SenderConfig, SenderError};
+
+/// Whether a GPU adapter (lavapipe will do) is here; where system tests are required, its
+/// absence fails the test instead of skipping it.
+pub fn gpu_available() -> bool {
+    match GpuContext::new() {
+        Ok(_) => true,
+        Err(e) if system_tests_required() => {
+            panic!("no GPU adapter, and GPU tests are required here: {e}")
+        }
+        Err(e) => {
+            eprintln!("NOT RUN: no GPU adapter ({e})");
+            false
+        }
+    }
+}
+
+/// A sender of a synthetic scene on loopback (CPU diff) running on `runtime`, for a receiver
+/// process to join: its task and its join link.
+pub fn share_on(
+    runtime: &tokio::runtime::Runtime,
+    scene: Scene,
+    (width, height): (u32, u32),
+    fps: u32,
+    frames: u64,
+) -> (
+    tokio::task::JoinHandle<Result<tessera_sender::stats::StatsReport, SenderError>>,
+    String,
+) {
+    let config = SenderConfig {
+        source: SourceSpec::Synthetic(scene),
+        width,
+        height,
+        fps,
+        diff: BackendRequest::Cpu,
+        frames: Some(frames),
+        ..SenderConfig::default()
+    };
+    let sender = runtime
+        .block_on(async {
+            Sender::listen(
+                config,
+                "127.0.0.1:0".parse().unwrap(),
+                &Identity::generate().unwrap(),
+            )
+        })
+        .unwrap();
+    let link = sender.link().unwrap().to_string();
+    (runtime.spawn(sender.run()), link)
+}

@@ -1,0 +1,247 @@
+//! The viewer window under Xvfb on the GPU (lavapipe here): a synthetic stream lands in the
+//! window at 1:1 exactly as the sender's frame, a resize keeps the picture right (centred,
+//! black around), `Z` switches to fit with the aspect ratio kept, and the window's stats report
+//! presented frames.
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tessera_engine::{FrameBuffer, PixelFormat, Scene, SyntheticSource};
+use tessera_platform::xvfb::Xvfb;
+
+const W: u32 = 640;
+const H: u32 = 400;
+const FRAMES: u64 = 90;
+
+/// The sender's last frame.
+fn expected() -> FrameBuffer {
+    let mut s = SyntheticSource::new(Scene::Typing, W, H, PixelFormat::Bgra8).unwrap();
+    for _ in 1..FRAMES {
+        s.advance();
+    }
+    s.frame_buffer().canonical()
+}
+
+/// A receiver window process and its stderr, line by line.
+struct Viewer {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Viewer {
+    fn open(display: &str, link: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-receiver"))
+            .arg(link)
+            .args(args)
+            .env("DISPLAY", display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, stderr) = mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("receiver: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, stderr }
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(line) = self.stderr.recv_timeout(deadline - Instant::now()) {
+            if line.contains(needle) {
+                return;
+            }
+        }
+        panic!("the receiver never said {needle:?}");
+    }
+}
+
+/// The id of the receiver's window.
+fn window_id(x: &Xvfb) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(out) = x.output("xdotool", &["search", "--name", "^Tessera"]) {
+            if let Some(id) = out.lines().next().and_then(|l| l.trim().parse().ok()) {
+                return id;
+            }
+        }
+        assert!(Instant::now() < deadline, "no Tessera window appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// How many pixels of `frame`, placed at (x0, y0) in `shot`, differ in colour.
+fn mismatches_at(shot: &FrameBuffer, x0: u32, y0: u32, frame: &FrameBuffer) -> usize {
+    let mut bad = 0;
+    for y in 0..frame.height() {
+        let want = &frame.pixels()[y as usize * frame.stride()..][..frame.width() as usize * 4];
+        let got = &shot.pixels()[(y0 + y) as usize * shot.stride() + x0 as usize * 4..]
+            [..frame.width() as usize * 4];
+        bad += want
+            .chunks_exact(4)
+            .zip(got.chunks_exact(4))
+            .filter(|(a, b)| a[..3] != b[..3])
+            .count();
+    }
+    bad
+}
+
+/// How many pixels of `shot` outside the rectangle are not black.
+fn lit_outside(shot: &FrameBuffer, x0: u32, y0: u32, w: u32, h: u32) -> usize {
+    let mut lit = 0;
+    for y in 0..shot.height() {
+        for x in 0..shot.width() {
+            if (x0..x0 + w).contains(&x) && (y0..y0 + h).contains(&y) {
+                continue;
+            }
+            let p = &shot.pixels()[y as usize * shot.stride() + x as usize * 4..][..3];
+            lit += usize::from(p != [0, 0, 0]);
+        }
+    }
+    lit
+}
+
+/// Takes screenshots of the window until `check` passes on one (the X server shows a present
+/// a moment after it is made); panics with the last complaint after a while.
+fn until_shown(x: &Xvfb, id: u32, mut check: impl FnMut(&FrameBuffer) -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let shot = x.xwd_window(id);
+        match check(&shot) {
+            Ok(()) => return,
+            Err(e) if Instant::now() > deadline => {
+                panic!("the window shows the wrong picture: {e}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+#[test]
+fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() {
+    if !common::gpu_available() {
+        return;
+    }
+    let Some(x) = Xvfb::start(1280, 800) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (sending, link) = common::share_on(&runtime, Scene::Typing, (W, H), 60, FRAMES);
+    let stats = std::env::temp_dir().join(format!("tessera-window-{}.json", std::process::id()));
+    let mut viewer = Viewer::open(
+        &x.display,
+        &link,
+        &["--scale", "1:1", "--stats-json", stats.to_str().unwrap()],
+    );
+    viewer.wait_for("the stream ended");
+    assert_eq!(runtime.block_on(sending).unwrap().unwrap().frames, FRAMES);
+    let want = expected();
+    let id = window_id(&x);
+
+    // The window took the frame's size, and shows the frame exactly.
+    until_shown(&x, id, |shot| {
+        if (shot.width(), shot.height()) != (W, H) {
+            return Err(format!("window {}x{}", shot.width(), shot.height()));
+        }
+        match mismatches_at(shot, 0, 0, &want) {
+            0 => Ok(()),
+            n => Err(format!("{n} pixels differ at 1:1")),
+        }
+    });
+
+    // Larger, still 1:1: the frame centred and exact, black around it.
+    assert!(x.run(
+        "xdotool",
+        &["windowsize", "--sync", &id.to_string(), "900", "560"]
+    ));
+    let (cx, cy) = ((900 - W) / 2, (560 - H) / 2);
+    until_shown(&x, id, |shot| {
+        if (shot.width(), shot.height()) != (900, 560) {
+            return Err(format!("window {}x{}", shot.width(), shot.height()));
+        }
+        match (
+            mismatches_at(shot, cx, cy, &want),
+            lit_outside(shot, cx, cy, W, H),
+        ) {
+            (0, 0) => Ok(()),
+            (bad, lit) => Err(format!(
+                "{bad} pixels differ in the frame, {lit} lit around it"
+            )),
+        }
+    });
+
+    // Z: fit. 640x400 into 900x560 is 896x560 at x=2: bars on the sides, and the picture is
+    // the frame scaled (bilinear, so close rather than exact).
+    assert!(x.run("xdotool", &["windowfocus", "--sync", &id.to_string()]));
+    assert!(x.run("xdotool", &["key", "z"]));
+    let (fw, fh, fx) = (896, 560, 2);
+    until_shown(&x, id, |shot| {
+        let lit = lit_outside(shot, fx, 0, fw, fh);
+        let mut error = 0u64;
+        let mut samples = 0u64;
+        for y in (0..fh).step_by(7) {
+            for x_ in (0..fw).step_by(7) {
+                let sx = (x_ * W / fw).min(W - 1);
+                let sy = (y * H / fh).min(H - 1);
+                let a = &want.pixels()[sy as usize * want.stride() + sx as usize * 4..][..3];
+                let b = &shot.pixels()[y as usize * shot.stride() + (fx + x_) as usize * 4..][..3];
+                error += a
+                    .iter()
+                    .zip(b)
+                    .map(|(a, b)| a.abs_diff(*b) as u64)
+                    .sum::<u64>();
+                samples += 3;
+            }
+        }
+        let mean = error as f64 / samples as f64;
+        // Black bars must be exactly black; the scaled picture close to the frame (nearest
+        // sampling against bilinear on text: a few levels of 255 on average).
+        if lit == 0 && mean < 12.0 && shot.pixels()[fx as usize * 4..][..3] != [0, 0, 0] {
+            Ok(())
+        } else {
+            Err(format!("{lit} lit in the bars, mean error {mean:.1}"))
+        }
+    });
+
+    // Ctrl-C: the window closes and the stats show what was presented.
+    assert!(Command::new("kill")
+        .args(["-INT", &viewer.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = viewer.child.wait().unwrap();
+    assert!(status.success(), "receiver exited with {status}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    std::fs::remove_file(&stats).unwrap();
+    assert_eq!(report["checksum_mismatches"], 0);
+    assert!(report["presented"].as_u64().unwrap() >= 1, "{report}");
+    assert!(
+        report["present_latency_ms"]["p50"].as_f64().is_some(),
+        "{report}"
+    );
+    assert!(report["compositor"].as_str().unwrap().ends_with("(window)"));
+}
