@@ -1,7 +1,8 @@
 //! Tessera's engine: the sans-IO core of a lossless, tile-based screen-sharing pipeline.
 //!
 //! It is frames and tile grids, the CPU and GPU tile diff, the lz4 tile codec with a strict
-//! decoder, the CPU and GPU compositors, and synthetic desktop scenes. It is not capture, not
+//! decoder, the CPU and GPU compositors, synthetic desktop scenes, the stream protocol and the
+//! chat/command protocol ([`chat`]). It is not capture, not
 //! networking and not a window: it opens no sockets and reads no clocks; the `tessera-platform`,
 //! `tessera-sender` and `tessera-receiver` crates do that around it.
 //!
@@ -10,6 +11,7 @@
 //! into an update ([`TileEncoder`]); the receiver validates and decodes it ([`parse_update`],
 //! [`DecodedTiles`]) and applies it ([`CpuCompositor`], [`GpuCompositor`]).
 
+pub mod chat;
 mod codec;
 mod compositor;
 mod diff;

@@ -8,6 +8,8 @@ use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::BackendRequest;
 use tessera_receiver::window::{self, layout::Scale, WindowError, WindowOptions};
 use tessera_receiver::{write_png, Receiver, ReceiverConfig, ReceiverReport};
+use tessera_sender::chat;
+use tessera_sender::cli::ChatArgs;
 use tessera_sender::stats;
 
 /// View a screen shared by tessera-sender, in a window (keys: Z fit/1:1, F11 fullscreen,
@@ -43,6 +45,8 @@ struct Args {
     /// Write counters as JSON here when done.
     #[arg(long)]
     stats_json: Option<PathBuf>,
+    #[command(flatten)]
+    chat: ChatArgs,
 }
 
 fn main() -> ExitCode {
@@ -84,9 +88,10 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std:
     let config = ReceiverConfig {
         compositor: args.compositor.unwrap_or(BackendRequest::Auto),
         frames: args.frames,
+        chat: args.chat.setup(),
         ..ReceiverConfig::default()
     };
-    let receiver = match (&args.join, args.listen) {
+    let mut receiver = match (&args.join, args.listen) {
         (Some(link), _) => Receiver::connect(config, link.clone()),
         (None, Some(addr)) => {
             let r = Receiver::listen(config, addr, &Identity::generate()?)?;
@@ -98,6 +103,10 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std:
         }
         (None, None) => unreachable!("clap requires one"),
     };
+    if let Some(console) = receiver.take_chat_console() {
+        chat::type_from_stdin(console.typed);
+        chat::print_shown(console.shown, "receiver");
+    }
     let stats = receiver.stats();
     let status = stats::spawn_status(stats.clone());
     let result: Result<Option<ReceiverReport>, Box<dyn std::error::Error>> = if args.headless {

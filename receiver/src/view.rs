@@ -5,6 +5,7 @@ use crate::compositor::Compositor;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tessera_engine::chat::Side;
 use tessera_engine::stream::{
     frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
     FrameHeader, Identity, JoinLink, Role, FRAME_HEADER_LEN,
@@ -13,6 +14,7 @@ use tessera_engine::{
     ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
     UPDATE_MAGIC,
 };
+use tessera_sender::chat::{self, ChatConsole, ChatHub, ChatSetup};
 use tessera_sender::net::{self, ControlWriter, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use tessera_sender::stats::{Labels, StatsReport, StreamStats};
 use thiserror::Error;
@@ -26,6 +28,8 @@ pub struct ReceiverConfig {
     pub frames: Option<u64>,
     /// Wait this long between updates (for tests of slow viewers).
     pub delay_per_update: Option<Duration>,
+    /// The chat and command channel: presets and audit log.
+    pub chat: ChatSetup,
 }
 
 impl Default for ReceiverConfig {
@@ -35,6 +39,7 @@ impl Default for ReceiverConfig {
             limits: DecodeLimits::default(),
             frames: None,
             delay_per_update: None,
+            chat: ChatSetup::default(),
         }
     }
 }
@@ -75,6 +80,8 @@ pub struct Receiver {
     link: Option<JoinLink>,
     stats: Arc<Mutex<StreamStats>>,
     stop: Arc<Notify>,
+    chat: ChatHub,
+    console: Option<ChatConsole>,
 }
 
 /// Ends a running [`Receiver`] from elsewhere (a closed window): it closes the connection as
@@ -95,12 +102,15 @@ impl Receiver {
             ..Labels::default()
         };
         let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
+        let (chat, console) = chat::spawn_hub(Side::Viewing, config.chat.clone(), None);
         Self {
             config,
             peer,
             link,
             stats,
             stop: Arc::new(Notify::new()),
+            chat,
+            console: Some(console),
         }
     }
 
@@ -140,6 +150,11 @@ impl Receiver {
         &self.config
     }
 
+    /// The person's end of the chat (once): lines to type in, lines to show.
+    pub fn take_chat_console(&mut self) -> Option<ChatConsole> {
+        self.console.take()
+    }
+
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.stop.clone())
     }
@@ -164,6 +179,7 @@ impl Receiver {
             peer,
             stats,
             stop,
+            chat,
             ..
         } = self;
         stats.lock().expect("stats lock").labels.compositor = Some(label);
@@ -194,6 +210,13 @@ impl Receiver {
         } = hs;
         // The sender sends nothing on the control stream yet; keep it open.
         let _reader = reader;
+        // The chat stream, beside the control stream: this side opens it.
+        match conn.open_bi().await {
+            Ok(streams) => {
+                tokio::spawn(async move { chat.serve(1, streams, true).await });
+            }
+            Err(e) => return Err(ReceiverError::Closed(e.to_string())),
+        }
         let result = tokio::select! {
             r = receive(&conn, &mut writer, &mut compositor, &config, &stats, &mut on_frame) => r,
             () = stop.notified() => Ok(()),

@@ -25,6 +25,9 @@ fn bad_command_lines_are_refused_clearly() {
         },
     }
     .to_string();
+    let bad_presets =
+        std::env::temp_dir().join(format!("tessera-bad-presets-{}.toml", std::process::id()));
+    std::fs::write(&bad_presets, "[consent]\nunattended = [\"launch\"]\n").unwrap();
     for (args, needle) in [
         (vec![], "JOIN"),
         (vec!["http://example/", "--headless"], "tessera://"),
@@ -43,12 +46,31 @@ fn bad_command_lines_are_refused_clearly() {
             vec![valid.as_str(), "--headless", "--fullscreen"],
             "cannot be used with",
         ),
+        (
+            vec![
+                valid.as_str(),
+                "--headless",
+                "--presets",
+                "/nonexistent.toml",
+            ],
+            "/nonexistent.toml",
+        ),
+        (
+            vec![
+                valid.as_str(),
+                "--headless",
+                "--presets",
+                bad_presets.to_str().unwrap(),
+            ],
+            "only stream control",
+        ),
     ] {
         let out = receiver().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+    std::fs::remove_file(&bad_presets).unwrap();
     let out = receiver()
         .args(["--listen", "127.0.0.1:0"])
         .output()

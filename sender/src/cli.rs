@@ -1,6 +1,38 @@
 //! Command-line parsing helpers shared by both binaries.
 
+use crate::chat::{default_audit_log, load_presets, ChatSetup};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tessera_engine::chat::Presets;
 use tessera_engine::Rect;
+
+/// The chat and command channel's options, the same in both binaries.
+#[derive(clap::Args, Debug)]
+pub struct ChatArgs {
+    /// Presets file (TOML): phrases that become requests, what this side lets the other side
+    /// run here, and its consent rules. Without one: pause/resume/refresh phrases, nothing
+    /// allowed here, everything asked.
+    #[arg(long, value_name = "PATH", value_parser = parse_presets)]
+    pub presets: Option<Presets>,
+    /// Where every request and its outcome is recorded
+    /// [default: $XDG_STATE_HOME/tessera/audit.log or ~/.local/state/tessera/audit.log].
+    #[arg(long, value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+}
+
+impl ChatArgs {
+    pub fn setup(&self) -> ChatSetup {
+        ChatSetup {
+            presets: Arc::new(self.presets.clone().unwrap_or_default()),
+            audit_log: self.audit_log.clone().or_else(default_audit_log),
+        }
+    }
+}
+
+/// Reads and checks a presets file.
+pub fn parse_presets(path: &str) -> Result<Presets, String> {
+    load_presets(Some(std::path::Path::new(path)))
+}
 
 /// Parses `x,y,w,h`.
 pub fn parse_region(s: &str) -> Result<Rect, String> {

@@ -5,8 +5,11 @@
 //! latest-wins over QUIC (quinn + rustls, the listener's certificate pinned by the join link).
 //! It is not the protocol (that is `tessera_engine::stream`) and not a viewer.
 //!
-//! [`net`] and [`stats`] are shared with `tessera-receiver`.
+//! [`net`], [`stats`], [`chat`] (the chat and command channel's I/O) and [`actions`] (running
+//! approved operations) are shared with `tessera-receiver`.
 
+pub mod actions;
+pub mod chat;
 pub mod cli;
 pub mod net;
 mod pipeline;

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::{BackendRequest, Rect};
-use tessera_sender::cli::{parse_region, parse_size};
+use tessera_sender::chat;
+use tessera_sender::cli::{parse_region, parse_size, ChatArgs};
 use tessera_sender::source::{list_sources, SourceSpec, WindowSelector};
 use tessera_sender::{stats, Sender, SenderConfig};
 
@@ -62,6 +63,8 @@ struct Args {
     /// No live status line (the summary is still printed at the end).
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    chat: ChatArgs,
 }
 
 #[tokio::main]
@@ -94,9 +97,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         diff: args.diff,
         frames: args.frames,
         use_damage: !args.no_damage,
+        chat: args.chat.setup(),
         ..SenderConfig::default()
     };
-    let sender = match args.connect {
+    let mut sender = match args.connect {
         Some(link) => Sender::connect(config, link)?,
         None => {
             let identity = match (&args.cert, &args.key) {
@@ -111,6 +115,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             sender
         }
     };
+    if let Some(console) = sender.take_chat_console() {
+        chat::type_from_stdin(console.typed);
+        chat::print_shown(console.shown, "sender");
+    }
     let stats = sender.stats();
     {
         let s = stats.lock().expect("stats lock");

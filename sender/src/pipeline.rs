@@ -2,6 +2,7 @@
 //! gets) and, per viewer, two async tasks (write updates as QUIC streams, read the control
 //! stream). Viewers are served latest-wins through the engine's [`Broadcaster`].
 
+use crate::chat::{self, ChatConsole, ChatHub, ChatSetup};
 use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use crate::source::{FrameSource, SourceError, SourceSpec, WindowSelector};
 use crate::stats::{Labels, StatsReport, StreamStats};
@@ -9,6 +10,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tessera_engine::chat::{Operation, Side};
 use tessera_engine::stream::{
     Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, Identity, JoinLink,
     Role, Send, ViewerId, SECRET_LEN,
@@ -41,6 +43,8 @@ pub struct SenderConfig {
     pub max_in_flight: usize,
     /// A viewer that acknowledges nothing for this long is disconnected.
     pub stall_timeout: Duration,
+    /// The chat and command channel: presets and audit log.
+    pub chat: ChatSetup,
 }
 
 impl Default for SenderConfig {
@@ -58,6 +62,7 @@ impl Default for SenderConfig {
             use_damage: true,
             max_in_flight: 2,
             stall_timeout: Duration::from_secs(10),
+            chat: ChatSetup::default(),
         }
     }
 }
@@ -97,6 +102,8 @@ enum Event {
     Left {
         id: ViewerId,
     },
+    /// Approved stream control from the chat.
+    Control(Operation),
 }
 
 enum Peer {
@@ -115,6 +122,10 @@ pub struct Sender {
     source: FrameSource,
     differ: FrameDiffer,
     stats: Arc<Mutex<StreamStats>>,
+    events: mpsc::Sender<Event>,
+    inbox: mpsc::Receiver<Event>,
+    chat: ChatHub,
+    console: Option<ChatConsole>,
 }
 
 impl Sender {
@@ -140,6 +151,17 @@ impl Sender {
             source: Some(source.label().to_string()),
         };
         let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
+        let (events, inbox) = mpsc::channel();
+        let control_events = Mutex::new(events.clone());
+        let control: chat::StreamControl = Box::new(move |op: &Operation| {
+            control_events
+                .lock()
+                .expect("control lock")
+                .send(Event::Control(op.clone()))
+                .map(|()| format!("{op} applied to the stream"))
+                .map_err(|_| "the stream has ended".to_string())
+        });
+        let (chat, console) = chat::spawn_hub(Side::Sharing, config.chat.clone(), Some(control));
         Ok(Self {
             config,
             peer,
@@ -147,6 +169,10 @@ impl Sender {
             source,
             differ,
             stats,
+            events,
+            inbox,
+            chat,
+            console: Some(console),
         })
     }
 
@@ -180,6 +206,11 @@ impl Sender {
         self.stats.clone()
     }
 
+    /// The person's end of the chat (once): lines to type in, lines to show.
+    pub fn take_chat_console(&mut self) -> Option<ChatConsole> {
+        self.console.take()
+    }
+
     /// Streams until `--frames` are delivered (or forever), then closes every connection.
     pub async fn run(self) -> Result<StatsReport, SenderError> {
         let Sender {
@@ -188,9 +219,11 @@ impl Sender {
             source,
             differ,
             stats,
+            events,
+            inbox,
+            chat,
             ..
         } = self;
-        let (events, inbox) = mpsc::channel();
         let frame = source.frame();
         let shape = (frame.width(), frame.height(), config.tile, frame.format());
         TileGrid::new(shape.0, shape.1, shape.2)?;
@@ -215,11 +248,11 @@ impl Sender {
                     let mut next_id = 0;
                     while let Some(incoming) = accept_endpoint.accept().await {
                         next_id += 1;
-                        let (id, events) = (next_id, events.clone());
+                        let (id, events, chat) = (next_id, events.clone(), chat.clone());
                         tokio::spawn(async move {
                             let Ok(conn) = incoming.await else { return };
                             match net::welcome(&conn, Role::Sender, &secret, my_caps, admit).await {
-                                Ok(hs) => serve_viewer(id, conn, hs, events).await,
+                                Ok(hs) => serve_viewer(id, conn, hs, events, chat).await,
                                 Err(e) => eprintln!(
                                     "tessera-sender: viewer {} refused: {e}",
                                     conn.remote_address()
@@ -237,7 +270,7 @@ impl Sender {
                     conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
                     return Err(SenderError::Unsupported(why));
                 }
-                tokio::spawn(serve_viewer(1, conn, hs, events));
+                tokio::spawn(serve_viewer(1, conn, hs, events, chat));
                 endpoint
             }
         };
@@ -260,6 +293,7 @@ async fn serve_viewer(
     conn: quinn::Connection,
     hs: Handshaken,
     events: mpsc::Sender<Event>,
+    chat: ChatHub,
 ) {
     let Handshaken { mut reader, .. } = hs;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Vec<u8>>>(8);
@@ -273,6 +307,13 @@ async fn serve_viewer(
     {
         return;
     }
+    // The viewer opens the chat stream beside the control stream.
+    let chat_conn = conn.clone();
+    let chatting = tokio::spawn(async move {
+        if let Ok(streams) = chat_conn.accept_bi().await {
+            chat.serve(id, streams, false).await;
+        }
+    });
     let writer_conn = conn.clone();
     let writer = tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -302,6 +343,8 @@ async fn serve_viewer(
     }
     let _ = events.send(Event::Left { id });
     writer.abort();
+    // The chat ends by itself when the connection does.
+    drop(chatting);
 }
 
 /// Every this many frames the whole frame is compared, whatever the damage says.
@@ -339,7 +382,10 @@ fn capture_loop(
         checksum: 0,
     };
     let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
-    let interval = (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps)));
+    let mut pacing = Pacing {
+        paused: false,
+        interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
+    };
     let mut next_due = Instant::now();
     let mut captured = 0u64;
     let done = |captured: u64| config.frames.is_some_and(|n| captured >= n);
@@ -347,17 +393,17 @@ fn capture_loop(
     loop {
         // Wait for an event, or until the next frame is due.
         let now = Instant::now();
-        let capturing = !viewers.is_empty() && !done(captured);
-        let wait = match (capturing, interval) {
+        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused;
+        let wait = match (capturing, pacing.interval) {
             (true, Some(_)) => next_due.saturating_duration_since(now),
             (true, None) if broadcaster.has_capacity() => Duration::ZERO,
             _ => Duration::from_millis(20),
         };
         match inbox.recv_timeout(wait) {
             Ok(event) => {
-                handle(event, &mut broadcaster, &mut viewers);
+                handle(event, &mut broadcaster, &mut viewers, &mut pacing);
                 while let Ok(event) = inbox.try_recv() {
-                    handle(event, &mut broadcaster, &mut viewers);
+                    handle(event, &mut broadcaster, &mut viewers, &mut pacing);
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -365,8 +411,8 @@ fn capture_loop(
         }
 
         let now = Instant::now();
-        let capturing = !viewers.is_empty() && !done(captured);
-        let due = match interval {
+        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused;
+        let due = match pacing.interval {
             Some(_) => now >= next_due,
             None => broadcaster.has_capacity(),
         };
@@ -402,7 +448,7 @@ fn capture_loop(
             }
             s.frames = captured;
             drop(s);
-            if let Some(iv) = interval {
+            if let Some(iv) = pacing.interval {
                 next_due += iv;
                 if next_due < now {
                     next_due = now + iv;
@@ -475,8 +521,33 @@ fn capture_loop(
     }
 }
 
-fn handle(event: Event, broadcaster: &mut Broadcaster, viewers: &mut HashMap<ViewerId, Viewer>) {
+/// How the capture thread paces itself; chat stream control changes it.
+struct Pacing {
+    paused: bool,
+    interval: Option<Duration>,
+}
+
+fn handle(
+    event: Event,
+    broadcaster: &mut Broadcaster,
+    viewers: &mut HashMap<ViewerId, Viewer>,
+    pacing: &mut Pacing,
+) {
     match event {
+        Event::Control(op) => match op {
+            Operation::Pause => pacing.paused = true,
+            Operation::Resume => pacing.paused = false,
+            Operation::FullRefresh => {
+                for id in viewers.keys() {
+                    let _ = broadcaster.request_keyframe(*id);
+                }
+            }
+            Operation::SetFps { fps } => {
+                pacing.interval = Some(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
+            }
+            // Not stream control: the chat hub runs those, never the capture thread.
+            _ => {}
+        },
         Event::Joined { id, conn, updates } => {
             broadcaster.add(id);
             viewers.insert(

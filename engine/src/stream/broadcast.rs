@@ -225,7 +225,7 @@ mod tests {
         }
         assert_eq!(
             b.ready(),
-            vec![],
+            Vec::<ViewerId>::new(),
             "viewer 1 still has its keyframe in flight"
         );
         b.on_ack(1, 0).unwrap();

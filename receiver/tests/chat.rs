@@ -1,0 +1,383 @@
+//! The chat and command channel over loopback QUIC, sender and receiver in this process: chat
+//! both ways, a viewer's approved pause really pauses the stream and resume resumes it, a denied
+//! open-file opens nothing (and an approved one does), requests that leave the shared folders
+//! or name unlisted programs are refused, and a chat flood leaves the frame rate alone.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tessera_engine::chat::Presets;
+use tessera_engine::stream::Identity;
+use tessera_engine::{BackendRequest, Scene};
+use tessera_receiver::{Receiver, ReceiverConfig};
+use tessera_sender::chat::{ChatConsole, ChatSetup};
+use tessera_sender::source::SourceSpec;
+use tessera_sender::{Sender, SenderConfig};
+
+/// A scratch folder for one test: shared files, the opener's record and audit logs.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("tessera-chat-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("shared")).unwrap();
+        std::fs::create_dir_all(dir.join("opened")).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    /// What the opener (`cp FILE opened/`) has copied so far.
+    fn opened(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.path("opened"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn setup(presets: &str, audit: &Path) -> ChatSetup {
+    ChatSetup {
+        presets: Arc::new(Presets::parse(presets).unwrap()),
+        audit_log: Some(audit.to_path_buf()),
+    }
+}
+
+/// A sender of the typing scene at 30 fps (no frame limit) and a CPU receiver joined to it,
+/// with their chat consoles and the receiver's frame counter.
+struct Call {
+    sharer: ChatConsole,
+    viewer: ChatConsole,
+    frames: Arc<std::sync::Mutex<tessera_sender::stats::StreamStats>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn call(sharer: ChatSetup, viewer: ChatSetup) -> Call {
+    let config = SenderConfig {
+        source: SourceSpec::Synthetic(Scene::Typing),
+        width: 320,
+        height: 200,
+        fps: 30,
+        diff: BackendRequest::Cpu,
+        chat: sharer,
+        ..SenderConfig::default()
+    };
+    let mut sender = Sender::listen(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        &Identity::generate().unwrap(),
+    )
+    .unwrap();
+    let link = sender.link().unwrap().clone();
+    let sharer = sender.take_chat_console().unwrap();
+    let sending = tokio::spawn(async move {
+        let _ = sender.run().await;
+    });
+    let mut receiver = Receiver::connect(
+        ReceiverConfig {
+            compositor: BackendRequest::Cpu,
+            chat: viewer,
+            ..ReceiverConfig::default()
+        },
+        link,
+    );
+    let viewer = receiver.take_chat_console().unwrap();
+    let frames = receiver.stats();
+    let receiving = tokio::spawn(async move {
+        let _ = receiver.run().await;
+    });
+    let c = Call {
+        sharer,
+        viewer,
+        frames,
+        tasks: vec![sending, receiving],
+    };
+    c.wait_frames(5).await;
+    c
+}
+
+impl Call {
+    fn frames(&self) -> u64 {
+        self.frames.lock().unwrap().frames
+    }
+
+    /// Frames a second arriving over the next 1.5 s.
+    async fn rate(&self) -> f64 {
+        let (f0, t0) = (self.frames(), Instant::now());
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        (self.frames() - f0) as f64 / t0.elapsed().as_secs_f64()
+    }
+
+    async fn wait_frames(&self, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.frames() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} frames arrived",
+                self.frames()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Waits for a shown line containing `needle`; returns it.
+async fn shown(console: &mut ChatConsole, needle: &str) -> String {
+    let wait = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = console.shown.recv().await {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("chat console closed");
+    });
+    wait.await
+        .unwrap_or_else(|_| panic!("never shown: {needle:?}"))
+}
+
+fn typed(console: &ChatConsole, line: &str) {
+    console.typed.send(line.into()).unwrap();
+}
+
+const SHARER: &str = r#"
+[[preset]]
+phrase = "show notes"
+action = "open-file"
+path = "notes.txt"
+
+[[preset]]
+phrase = "show secret"
+action = "open-file"
+path = "../secret.txt"
+
+[[preset]]
+phrase = "follow the link"
+action = "open-file"
+path = "escape"
+
+[[preset]]
+phrase = "run it"
+action = "launch"
+program = "calculator; rm -rf /"
+
+[consent]
+unattended = ["resume"]
+"#;
+
+fn viewer_presets(scratch: &Scratch) -> String {
+    format!(
+        r#"
+[[preset]]
+phrase = "pause please"
+action = "pause"
+
+[[preset]]
+phrase = "resume please"
+action = "resume"
+
+[allow]
+folders = [{shared:?}]
+opener = ["/bin/cp", "--target-directory={opened}"]
+programs = {{ calculator = ["/bin/true"] }}
+"#,
+        shared = scratch.path("shared").to_str().unwrap(),
+        opened = scratch.path("opened").to_str().unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_goes_both_ways() {
+    let s = Scratch::new("talk");
+    let mut c = call(
+        setup("", &s.path("sharer.log")),
+        setup("", &s.path("viewer.log")),
+    )
+    .await;
+    typed(&c.viewer, "hello from the viewer");
+    shown(&mut c.sharer, "other side: hello from the viewer").await;
+    typed(&c.sharer, "hello back \u{1b}[2J");
+    let line = shown(&mut c.viewer, "other side: hello back").await;
+    assert!(
+        !line.contains('\u{1b}'),
+        "escapes are not passed to the terminal"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_pause_pauses_the_stream_and_resume_resumes_it() {
+    let s = Scratch::new("pause");
+    let mut c = call(
+        setup(SHARER, &s.path("sharer.log")),
+        setup(&viewer_presets(&s), &s.path("viewer.log")),
+    )
+    .await;
+    typed(&c.viewer, "Pause please");
+    shown(&mut c.sharer, "asks to pause").await;
+    // Nothing happens before the sharer agrees.
+    let before = c.frames();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        c.frames() > before + 3,
+        "the stream runs while the question waits"
+    );
+    typed(&c.sharer, "yes");
+    shown(&mut c.viewer, "pause: done").await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // updates in flight land
+    let paused_at = c.frames();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(c.frames(), paused_at, "no frames while paused");
+    // Resume is pre-approved on the sharer for stream control.
+    typed(&c.viewer, "resume please");
+    shown(&mut c.viewer, "resume: done").await;
+    c.wait_frames(paused_at + 10).await;
+    let audit = std::fs::read_to_string(s.path("sharer.log")).unwrap();
+    assert!(audit.contains("pause: approved by you"), "{audit}");
+    assert!(audit.contains("resume: approved unattended"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_open_file_opens_nothing_and_an_approved_one_opens_it() {
+    let s = Scratch::new("open");
+    std::fs::write(s.path("shared/notes.txt"), "the notes").unwrap();
+    let mut c = call(
+        setup(SHARER, &s.path("sharer.log")),
+        setup(&viewer_presets(&s), &s.path("viewer.log")),
+    )
+    .await;
+    typed(&c.sharer, "show notes");
+    shown(&mut c.viewer, "asks to open-file notes.txt").await;
+    typed(&c.viewer, "no");
+    shown(&mut c.sharer, "open-file notes.txt: denied").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        s.opened().is_empty(),
+        "a denied request opened {:?}",
+        s.opened()
+    );
+    typed(&c.sharer, "show notes");
+    shown(&mut c.viewer, "asks to open-file notes.txt").await;
+    typed(&c.viewer, "yes");
+    shown(&mut c.sharer, "open-file notes.txt: done").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while s.opened().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.opened(), ["notes.txt"]);
+    let audit = std::fs::read_to_string(s.path("viewer.log")).unwrap();
+    assert!(audit.contains("denied by you"), "{audit}");
+    assert!(audit.contains("approved by you"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traversal_and_injection_are_refused() {
+    let s = Scratch::new("refuse");
+    std::fs::write(s.path("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink(s.path("secret.txt"), s.path("shared/escape")).unwrap();
+    let mut c = call(
+        setup(SHARER, &s.path("sharer.log")),
+        setup(&viewer_presets(&s), &s.path("viewer.log")),
+    )
+    .await;
+    // Refused by the viewer's checks before anyone is asked.
+    typed(&c.sharer, "show secret");
+    shown(&mut c.sharer, "open-file ../secret.txt: refused: '..'").await;
+    typed(&c.sharer, "run it");
+    shown(&mut c.sharer, "not on the programs allow-list").await;
+    // A link out of the shared folder passes the words but not the running: even approved,
+    // it fails.
+    typed(&c.sharer, "follow the link");
+    shown(&mut c.viewer, "asks to open-file escape").await;
+    typed(&c.viewer, "yes");
+    shown(
+        &mut c.sharer,
+        "open-file escape: failed: escape leads outside",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(s.opened().is_empty(), "opened {:?}", s.opened());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_flood_leaves_the_frame_rate_alone() {
+    let s = Scratch::new("flood");
+    let mut c = call(
+        setup("", &s.path("sharer.log")),
+        setup("", &s.path("viewer.log")),
+    )
+    .await;
+    let quiet = c.rate().await;
+    for i in 0..3000 {
+        typed(&c.viewer, &format!("spam {i} {}", "x".repeat(200)));
+    }
+    let flooded = c.rate().await;
+    // The sharer shows a bounded number of them and counts the rest.
+    shown(&mut c.sharer, "other side: spam 0").await;
+    assert!(
+        flooded > 0.8 * quiet,
+        "{flooded:.1} fps during the flood against {quiet:.1} before"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_chat_stream_closes_the_chat_not_the_stream() {
+    use tessera_engine::stream::{Capabilities, Role};
+    use tessera_engine::DecodeLimits;
+    use tessera_sender::net;
+    let s = Scratch::new("hostile");
+    let config = SenderConfig {
+        source: SourceSpec::Synthetic(Scene::Typing),
+        width: 320,
+        height: 200,
+        fps: 30,
+        diff: BackendRequest::Cpu,
+        chat: setup("", &s.path("sharer.log")),
+        ..SenderConfig::default()
+    };
+    let mut sender = Sender::listen(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        &Identity::generate().unwrap(),
+    )
+    .unwrap();
+    let link = sender.link().unwrap().clone();
+    let mut sharer = sender.take_chat_console().unwrap();
+    let sending = tokio::spawn(sender.run());
+    let (_endpoint, conn) = net::dial(&link).await.unwrap();
+    let caps = Capabilities::with_limits(&DecodeLimits::default());
+    let _hs = net::greet(&conn, Role::Viewer, link.token.secret, caps)
+        .await
+        .unwrap();
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    // The magic, then a message that declares 65535 bytes.
+    send.write_all(b"TSC1\xff\xff").await.unwrap();
+    shown(&mut sharer, "exceeds 4096").await;
+    // Updates still come (two: this raw viewer acknowledges none).
+    for _ in 0..2 {
+        let mut update = tokio::time::timeout(Duration::from_secs(5), conn.accept_uni())
+            .await
+            .expect("an update in time")
+            .unwrap();
+        let bytes = update.read_to_end(1 << 20).await.unwrap();
+        assert!(!bytes.is_empty());
+    }
+    sending.abort();
+}
