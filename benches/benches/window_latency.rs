@@ -35,6 +35,7 @@ fn child(spec: &str) {
         fullscreen: false,
         show_stats: true,
         close_at_end: true,
+        chat: None,
     };
     let report = run_window(receiver, options, runtime.handle().clone()).expect("window run");
     runtime.block_on(sending).unwrap().expect("sender");

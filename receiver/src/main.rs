@@ -4,9 +4,10 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::BackendRequest;
-use tessera_receiver::window::{self, layout::Scale, WindowError, WindowOptions};
+use tessera_receiver::window::{self, layout::Scale, WindowChat, WindowError, WindowOptions};
 use tessera_receiver::{write_png, Receiver, ReceiverConfig, ReceiverReport};
 use tessera_sender::chat;
 use tessera_sender::cli::ChatArgs;
@@ -103,9 +104,15 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std:
         }
         (None, None) => unreachable!("clap requires one"),
     };
+    let last_shown = Arc::new(Mutex::new(None));
+    let mut window_chat = None;
     if let Some(console) = receiver.take_chat_console() {
+        window_chat = Some(WindowChat {
+            typed: console.typed.clone(),
+            last_shown: last_shown.clone(),
+        });
         chat::type_from_stdin(console.typed);
-        chat::print_shown(console.shown, "receiver");
+        chat::print_shown(console.shown, "receiver", Some(last_shown));
     }
     let stats = receiver.stats();
     let status = stats::spawn_status(stats.clone());
@@ -122,6 +129,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std:
             fullscreen: args.fullscreen,
             show_stats: true,
             close_at_end: args.frames.is_some(),
+            chat: window_chat,
         };
         window::run_window(receiver, options, runtime.handle().clone())
             .map(Some)

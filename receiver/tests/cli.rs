@@ -91,7 +91,8 @@ fn a_real_run_dumps_the_last_frame_and_its_stats() {
         .enable_all()
         .build()
         .unwrap();
-    let (sending, link) = common::share_on(&runtime, Scene::Dragging, (320, 200), 0, 40);
+    let shared = common::share_on(&runtime, Scene::Dragging, (320, 200), 0, Some(40));
+    let (sending, link) = (shared.task, shared.link);
     let dir = std::env::temp_dir().join(format!("tessera-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (png, json) = (dir.join("last.png"), dir.join("stats.json"));

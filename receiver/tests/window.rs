@@ -1,7 +1,8 @@
 //! The viewer window under Xvfb on the GPU (lavapipe here): a synthetic stream lands in the
 //! window at 1:1 exactly as the sender's frame, a resize keeps the picture right (centred,
-//! black around), `Z` switches to fit with the aspect ratio kept, and the window's stats report
-//! presented frames.
+//! black around), `Z` switches to fit with the aspect ratio kept, the window's stats report
+//! presented frames, and chat typed in the window reaches the sender (and the sender's in the
+//! title).
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -149,7 +150,8 @@ fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() 
         .enable_all()
         .build()
         .unwrap();
-    let (sending, link) = common::share_on(&runtime, Scene::Typing, (W, H), 60, FRAMES);
+    let shared = common::share_on(&runtime, Scene::Typing, (W, H), 60, Some(FRAMES));
+    let (sending, link) = (shared.task, shared.link);
     let stats = std::env::temp_dir().join(format!("tessera-window-{}.json", std::process::id()));
     let mut viewer = Viewer::open(
         &x.display,
@@ -244,4 +246,62 @@ fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() 
         "{report}"
     );
     assert!(report["compositor"].as_str().unwrap().ends_with("(window)"));
+}
+
+#[test]
+fn chat_typed_in_the_window_reaches_the_sender_and_its_answer_shows_in_the_title() {
+    if !common::gpu_available() {
+        return;
+    }
+    let Some(x) = Xvfb::start(800, 600) else {
+        return;
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut shared = common::share_on(&runtime, Scene::Idle, (320, 200), 30, None);
+    let audit =
+        std::env::temp_dir().join(format!("tessera-window-audit-{}.log", std::process::id()));
+    let _viewer = Viewer::open(
+        &x.display,
+        &shared.link,
+        &["--audit-log", audit.to_str().unwrap()],
+    );
+    let id = window_id(&x).to_string();
+    assert!(x.run("xdotool", &["windowfocus", "--sync", &id]));
+    assert!(x.run("xdotool", &["key", "Return"]));
+    assert!(x.run(
+        "xdotool",
+        &["type", "--delay", "20", "hello from the window"]
+    ));
+    assert!(x.run("xdotool", &["key", "Return"]));
+    runtime.block_on(async {
+        let wait = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(line) = shared.chat.shown.recv().await {
+                if line.contains("other side: hello from the window") {
+                    return;
+                }
+            }
+        });
+        wait.await
+            .expect("the sender never saw the window's chat line");
+    });
+    shared.chat.typed.send("hello back".into()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let title = x
+            .output("xdotool", &["getwindowname", &id])
+            .unwrap_or_default();
+        if title.contains("chat: other side: hello back") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "title never showed the answer: {title}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    shared.task.abort();
 }

@@ -321,11 +321,19 @@ pub fn type_from_stdin(typed: mpsc::UnboundedSender<String>) {
     });
 }
 
-/// Prints what the chat shows on stderr (clearing a live status line first on a terminal).
-pub fn print_shown(mut shown: mpsc::UnboundedReceiver<String>, who: &'static str) {
+/// Prints what the chat shows on stderr (clearing a live status line first on a terminal), and
+/// keeps the latest line in `last` (a window's title shows it).
+pub fn print_shown(
+    mut shown: mpsc::UnboundedReceiver<String>,
+    who: &'static str,
+    last: Option<Arc<std::sync::Mutex<Option<String>>>>,
+) {
     tokio::spawn(async move {
         let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
         while let Some(line) = shown.recv().await {
+            if let Some(last) = &last {
+                *last.lock().expect("chat lock") = Some(line.clone());
+            }
             if tty {
                 eprintln!("\r\x1b[2K[{who} chat] {line}");
             } else {

@@ -117,7 +117,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     if let Some(console) = sender.take_chat_console() {
         chat::type_from_stdin(console.typed);
-        chat::print_shown(console.shown, "sender");
+        chat::print_shown(console.shown, "sender", None);
     }
     let stats = sender.stats();
     {

@@ -6,7 +6,8 @@
 //! draws are not queued: the next present shows the newest.
 //!
 //! Keys: `Z` toggles fit / 1:1, `F11` fullscreen (`Esc` leaves it), `I` the live stats in the
-//! title.
+//! title, `Enter` starts a chat line (shown in the title; `Enter` sends it, `Esc` drops it).
+//! The latest chat line from the other side shows in the title too.
 
 pub mod layout;
 mod present;
@@ -36,7 +37,20 @@ pub struct WindowOptions {
     pub show_stats: bool,
     /// Close the window when the stream ends (else it keeps the last frame until closed).
     pub close_at_end: bool,
+    /// The chat, when the window takes part in it.
+    pub chat: Option<WindowChat>,
 }
+
+/// The window's part in the chat: lines typed in the window go to `typed`; `last_shown` holds
+/// the latest line the chat showed, for the title.
+#[derive(Clone, Debug)]
+pub struct WindowChat {
+    pub typed: tokio::sync::mpsc::UnboundedSender<String>,
+    pub last_shown: Arc<Mutex<Option<String>>>,
+}
+
+/// Longest chat text kept in the title.
+const TITLE_CHAT_CHARS: usize = 80;
 
 #[derive(Debug, Error)]
 pub enum WindowError {
@@ -124,6 +138,7 @@ pub fn run_window(
         frame_size: None,
         outcome: None,
         title: TitleStats::default(),
+        composing: None,
     };
     event_loop
         .run_app(&mut app)
@@ -158,6 +173,8 @@ struct App {
     /// Set when the app must leave with this result.
     outcome: Option<Result<ReceiverReport, WindowError>>,
     title: TitleStats,
+    /// A chat line being typed in the window.
+    composing: Option<String>,
 }
 
 /// Counters at the last title refresh, for rates over the interval.
@@ -285,7 +302,9 @@ impl App {
             };
             title.push_str(&format!(" — {w}x{h} {scale}"));
         }
-        if self.title.ended {
+        if let Some(line) = &self.composing {
+            title.push_str(&format!(" — say: {line}▏ (Enter sends, Esc drops)"));
+        } else if self.title.ended {
             title.push_str(" — stream ended");
         } else if self.options.show_stats {
             if let Some(at) = self.title.at {
@@ -300,6 +319,17 @@ impl App {
                 }
             }
         }
+        if self.composing.is_none() {
+            let last = self
+                .options
+                .chat
+                .as_ref()
+                .and_then(|c| c.last_shown.lock().expect("chat lock").clone());
+            if let Some(line) = last {
+                let short: String = line.chars().take(TITLE_CHAT_CHARS).collect();
+                title.push_str(&format!(" — chat: {short}"));
+            }
+        }
         self.title.at = Some(now);
         self.title.presented = presented;
         self.title.bytes = bytes;
@@ -308,7 +338,13 @@ impl App {
     }
 
     fn key(&mut self, event: &KeyEvent) {
-        if event.state != ElementState::Pressed || event.repeat {
+        if event.state != ElementState::Pressed {
+            return;
+        }
+        if self.compose(event) {
+            return self.refresh_title();
+        }
+        if event.repeat {
             return;
         }
         let Some(window) = &self.window else { return };
@@ -329,6 +365,41 @@ impl App {
             }
             _ => {}
         }
+    }
+}
+
+impl App {
+    /// Chat typing in the window; true when the key was taken for it.
+    fn compose(&mut self, event: &KeyEvent) -> bool {
+        let Some(chat) = &self.options.chat else {
+            return false;
+        };
+        let Some(line) = &mut self.composing else {
+            if event.logical_key == Key::Named(NamedKey::Enter) && !event.repeat {
+                self.composing = Some(String::new());
+                return true;
+            }
+            return false;
+        };
+        match &event.logical_key {
+            Key::Named(NamedKey::Enter) => {
+                let text = std::mem::take(line);
+                self.composing = None;
+                if !text.trim().is_empty() {
+                    let _ = chat.typed.send(text);
+                }
+            }
+            Key::Named(NamedKey::Escape) => self.composing = None,
+            Key::Named(NamedKey::Backspace) => {
+                line.pop();
+            }
+            _ => {
+                if let Some(text) = &event.text {
+                    line.extend(text.chars().filter(|c| !c.is_control()));
+                }
+            }
+        }
+        true
     }
 }
 

@@ -22,28 +22,38 @@ pub fn gpu_available() -> bool {
     }
 }
 
-/// A sender of a synthetic scene on loopback (CPU diff) running on `runtime`, for a receiver
-/// process to join: its task and its join link.
+/// A running sender for a receiver process to join: its task, join link and chat console.
+pub struct Shared {
+    pub task: tokio::task::JoinHandle<Result<tessera_sender::stats::StatsReport, SenderError>>,
+    pub link: String,
+    pub chat: tessera_sender::chat::ChatConsole,
+}
+
+/// A sender of a synthetic scene on loopback (CPU diff) running on `runtime`, until `frames`
+/// (or until stopped).
 pub fn share_on(
     runtime: &tokio::runtime::Runtime,
     scene: Scene,
     (width, height): (u32, u32),
     fps: u32,
-    frames: u64,
-) -> (
-    tokio::task::JoinHandle<Result<tessera_sender::stats::StatsReport, SenderError>>,
-    String,
-) {
+    frames: Option<u64>,
+) -> Shared {
     let config = SenderConfig {
         source: SourceSpec::Synthetic(scene),
         width,
         height,
         fps,
         diff: BackendRequest::Cpu,
-        frames: Some(frames),
+        frames,
+        chat: tessera_sender::chat::ChatSetup {
+            audit_log: Some(
+                std::env::temp_dir().join(format!("tessera-test-audit-{}.log", std::process::id())),
+            ),
+            ..Default::default()
+        },
         ..SenderConfig::default()
     };
-    let sender = runtime
+    let mut sender = runtime
         .block_on(async {
             Sender::listen(
                 config,
@@ -53,5 +63,10 @@ pub fn share_on(
         })
         .unwrap();
     let link = sender.link().unwrap().to_string();
-    (runtime.spawn(sender.run()), link)
+    let chat = sender.take_chat_console().unwrap();
+    Shared {
+        task: runtime.spawn(sender.run()),
+        link,
+        chat,
+    }
 }
