@@ -4,7 +4,7 @@
 //! where the OS allows) plus the rectangles the OS says changed since the last grab — hints that
 //! narrow the diff, never replace it. It is not the diff, the codec or the network.
 //!
-//! Backends: X11 (MIT-SHM + XDamage) on Linux. PipeWire/portal, Windows Graphics Capture and
+//! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) on Linux. PipeWire/portal, Windows Graphics Capture and
 //! ScreenCaptureKit are not built yet.
 
 #[cfg(target_os = "linux")]
@@ -36,4 +36,10 @@ pub trait Capture: Send {
     fn damage(&self) -> Option<&[Rect]>;
     /// What is captured, for the user.
     fn describe(&self) -> String;
+    /// Draws the mouse pointer into the frames (`true`) or leaves it out. Returns whether the
+    /// backend can; by default it cannot, and frames come as the OS gives them.
+    fn set_cursor(&mut self, on: bool) -> bool {
+        let _ = on;
+        false
+    }
 }

@@ -74,9 +74,14 @@ pub struct X11Capture {
     rects: Vec<Rect>,
     /// The followed window and where it was at the last grab.
     follow: Option<(WindowInfo, Rect)>,
+    /// Draw the pointer into frames.
+    cursor: bool,
+    /// Where the pointer was drawn at the last grab (screen coordinates) and its image serial.
+    last_cursor: Option<(Rect, u32)>,
 }
 
-// SAFETY: the mapping is owned by this value alone and only read through &self.
+// SAFETY: the mapping is owned by this value alone: read through &self, written (the pointer)
+// only through &mut self.
 unsafe impl Send for X11Capture {}
 
 impl X11Capture {
@@ -139,7 +144,8 @@ impl X11Capture {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                // Writable: the pointer is drawn into the grabbed image.
+                libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_SHARED,
                 reply.shm_fd.as_raw_fd(),
                 0,
@@ -167,6 +173,8 @@ impl X11Capture {
             region,
             rects: Vec::new(),
             follow: None,
+            cursor: true,
+            last_cursor: None,
         })
     }
 
@@ -275,6 +283,69 @@ impl X11Capture {
     }
 }
 
+impl X11Capture {
+    /// Draws the pointer (XFixes' image, premultiplied ARGB) over the grabbed screen, and
+    /// reports where it was and is as damage when it moved or changed shape: pointer motion
+    /// alone damages nothing on the server.
+    fn draw_cursor(&mut self, view: Rect) -> Result<(), CaptureError> {
+        let image = self
+            .conn
+            .xfixes_get_cursor_image()
+            .map_err(failed)?
+            .reply()
+            .map_err(failed)?;
+        let (w, h) = (u32::from(image.width), u32::from(image.height));
+        if image.cursor_image.len() != w as usize * h as usize {
+            return Err(CaptureError::Failed(format!(
+                "cursor image of {} pixels for {w}x{h}",
+                image.cursor_image.len()
+            )));
+        }
+        let x = i32::from(image.x) - i32::from(image.xhot);
+        let y = i32::from(image.y) - i32::from(image.yhot);
+        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
+        let x1 = (x + w as i32).max(0) as u32;
+        let y1 = (y + h as i32).max(0) as u32;
+        let drawn = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+            .intersection(&self.screen());
+        let now = drawn.map(|r| (r, image.cursor_serial));
+        if now != self.last_cursor {
+            for (r, _) in [self.last_cursor, now].into_iter().flatten() {
+                if let Some(c) = r.intersection(&view) {
+                    self.rects
+                        .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
+                }
+            }
+        }
+        self.last_cursor = now;
+        let Some(r) = drawn else { return Ok(()) };
+        let stride = usize::from(self.width) * 4;
+        // SAFETY: the mapping is `len` writable bytes owned by self; the server wrote it during
+        // shm_get_image, which has returned, and nothing else reads it while we hold &mut self.
+        let pixels =
+            unsafe { std::slice::from_raw_parts_mut(self.map.ptr as *mut u8, self.map.len) };
+        for row in r.y..r.y + r.height {
+            let src_row = (row as i32 - y) as usize * w as usize;
+            for col in r.x..r.x + r.width {
+                let argb = image.cursor_image[src_row + (col as i32 - x) as usize];
+                let a = argb >> 24;
+                if a == 0 {
+                    continue;
+                }
+                let at = row as usize * stride + col as usize * 4;
+                let px = &mut pixels[at..at + 4];
+                // Premultiplied over: out = src + dst * (255 - a) / 255, per BGR channel.
+                for (i, shift) in [(0, 0), (1, 8), (2, 16)] {
+                    let src = (argb >> shift) & 0xff;
+                    let dst = u32::from(px[i]);
+                    px[i] = (src + (dst * (255 - a) + 127) / 255).min(255) as u8;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Capture for X11Capture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         // Take the damage first: whatever changes during the grab is reported next time.
@@ -326,7 +397,16 @@ impl Capture for X11Capture {
             .map_err(failed)?
             .reply()
             .map_err(failed)?;
+        if self.cursor {
+            self.draw_cursor(view)?;
+        }
         Ok(())
+    }
+
+    fn set_cursor(&mut self, on: bool) -> bool {
+        self.cursor = on;
+        self.last_cursor = None;
+        true
     }
 
     fn frame(&self) -> CpuFrame<'_> {

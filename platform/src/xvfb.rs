@@ -49,6 +49,8 @@ impl Xvfb {
                 &format!("{width}x{height}x24"),
                 "-nolisten",
                 "tcp",
+                // Keep the server as it is when its last client leaves.
+                "-noreset",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -108,6 +110,23 @@ impl Xvfb {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Moves the pointer to (`x`, `y`) on the screen (XWarpPointer; xdotool's mousemove does
+    /// not move Xvfb's pointer here).
+    pub fn warp_pointer(&self, x: i16, y: i16) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::ConnectionExt;
+        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
+        let root = conn.setup().roots[screen].root;
+        conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, x, y)
+            .expect("warp request");
+        let at = conn
+            .query_pointer(root)
+            .expect("pointer query")
+            .reply()
+            .expect("pointer reply");
+        assert_eq!((at.root_x, at.root_y), (x, y), "the pointer moved");
     }
 
     /// The screen as `xwd -root` reads it from the server: BGRx pixels, rows packed.

@@ -40,6 +40,8 @@ fn captures_what_the_server_shows_and_damage_covers_changes() {
         .unwrap_err();
     assert!(missing.to_string().contains("no such window"), "{missing}");
     let mut capture = X11Capture::open(Some(&x.display)).unwrap();
+    // xwd leaves the pointer out; so does this capture.
+    assert!(capture.set_cursor(false));
     assert!(capture.describe().contains("640x480"));
     capture.grab().unwrap();
     let first = canonical(&capture.frame());
@@ -92,6 +94,68 @@ fn captures_what_the_server_shows_and_damage_covers_changes() {
         capture.damage()
     );
     assert!(canonical(&capture.frame()) == before);
+}
+
+/// Pixels where `a` and `b` differ, as the rectangle around them (x0, y0, x1, y1), if any.
+fn differing_box(a: &FrameBuffer, b: &FrameBuffer) -> Option<(u32, u32, u32, u32)> {
+    let mut found: Option<(u32, u32, u32, u32)> = None;
+    for y in 0..a.height() {
+        for x in 0..a.width() {
+            let at = y as usize * a.stride() + x as usize * 4;
+            if a.pixels()[at..at + 3] != b.pixels()[at..at + 3] {
+                let f = found.get_or_insert((x, y, x, y));
+                *f = (f.0.min(x), f.1.min(y), f.2.max(x), f.3.max(y));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_pointer_is_drawn_in_and_its_moves_are_damage() {
+    let Some(x) = Xvfb::start(400, 300) else {
+        return;
+    };
+    x.warp_pointer(100, 100);
+    let mut capture = X11Capture::open(Some(&x.display)).unwrap();
+    capture.grab().unwrap();
+    let with_pointer = canonical(&capture.frame());
+    let server = x.xwd().canonical();
+    // The picture is the server's, but for the pointer near (100, 100).
+    let (x0, y0, x1, y1) = differing_box(&with_pointer, &server).expect("a pointer is drawn");
+    assert!(
+        x0 + 64 >= 100 && x1 <= 100 + 64 && y0 + 64 >= 100 && y1 <= 100 + 64,
+        "pointer drawn at {x0},{y0}..{x1},{y1}"
+    );
+
+    // Only the pointer moves: no server damage, yet both places are hinted, so the hinted
+    // diff finds every changed tile.
+    x.warp_pointer(300, 200);
+    capture.grab().unwrap();
+    let hints = capture.damage().unwrap().to_vec();
+    let moved = capture.frame();
+    let grid = TileGrid::new(400, 300, 32).unwrap();
+    let diff = CpuDiff::single_threaded();
+    let everything = diff
+        .diff(&grid, &with_pointer.as_frame(), &moved, None)
+        .unwrap();
+    let hinted = diff
+        .diff(&grid, &with_pointer.as_frame(), &moved, Some(&hints))
+        .unwrap();
+    assert!(
+        everything.count() >= 2,
+        "the old and new pointer tiles changed"
+    );
+    assert_eq!(hinted, everything, "pointer moves are damage: {hints:?}");
+
+    // Still: nothing to report.
+    capture.grab().unwrap();
+    assert!(capture.damage().unwrap().is_empty());
+
+    // Turned off, the capture is the server's picture again.
+    assert!(capture.set_cursor(false));
+    capture.grab().unwrap();
+    assert!(canonical(&capture.frame()) == x.xwd().canonical());
 }
 
 #[test]

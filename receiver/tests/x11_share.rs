@@ -36,6 +36,8 @@ async fn stream_while(
         fps: 30,
         frames: Some(90),
         diff: BackendRequest::Cpu,
+        // Compared with xwd, which leaves the pointer out.
+        cursor: false,
         ..SenderConfig::default()
     };
     let sender = Sender::listen(

@@ -57,6 +57,9 @@ struct Args {
     /// Ignore the source's damage rectangles (compare every tile).
     #[arg(long)]
     no_damage: bool,
+    /// Leave the mouse pointer out of captured frames.
+    #[arg(long)]
+    no_cursor: bool,
     /// Write counters as JSON here when done.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -97,6 +100,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         diff: args.diff,
         frames: args.frames,
         use_damage: !args.no_damage,
+        cursor: !args.no_cursor,
         chat: args.chat.setup(),
         ..SenderConfig::default()
     };

@@ -45,6 +45,8 @@ pub struct SenderConfig {
     pub stall_timeout: Duration,
     /// The chat and command channel: presets and audit log.
     pub chat: ChatSetup,
+    /// Draw the mouse pointer into captured frames (where the backend can).
+    pub cursor: bool,
 }
 
 impl Default for SenderConfig {
@@ -63,6 +65,7 @@ impl Default for SenderConfig {
             max_in_flight: 2,
             stall_timeout: Duration::from_secs(10),
             chat: ChatSetup::default(),
+            cursor: true,
         }
     }
 }
@@ -134,13 +137,14 @@ impl Sender {
         peer: Peer,
         link: Option<JoinLink>,
     ) -> Result<Self, SenderError> {
-        let source = FrameSource::open(
+        let mut source = FrameSource::open(
             &config.source,
             config.width,
             config.height,
             config.region,
             config.window.as_ref(),
         )?;
+        source.set_cursor(config.cursor);
         let (differ, choice, _) = FrameDiffer::open(config.diff)?;
         let labels = Labels {
             role: "sender".into(),

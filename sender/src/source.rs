@@ -267,6 +267,15 @@ impl FrameSource {
         }
     }
 
+    /// Draws the mouse pointer into captured frames, or leaves it out, from the next frame on.
+    /// Returns whether the source can (synthetic scenes have no pointer).
+    pub fn set_cursor(&mut self, on: bool) -> bool {
+        match &mut self.inner {
+            Inner::Synthetic { .. } => false,
+            Inner::Capture { capture, .. } => capture.set_cursor(on),
+        }
+    }
+
     /// What changed since the previous frame, in the frame's coordinates, if the source says.
     pub fn damage(&self) -> Option<&[Rect]> {
         match &self.inner {
