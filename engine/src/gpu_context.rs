@@ -17,6 +17,9 @@ pub enum GpuError {
     /// Mapping a buffer for read-back failed.
     #[error("GPU buffer map failed: {0}")]
     Map(String),
+    /// A window's surface could not be made or used.
+    #[error("window surface: {0}")]
+    Surface(String),
 }
 
 /// Whether tests that need parts of the system — a GPU adapter, an X server — must fail rather

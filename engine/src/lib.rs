@@ -22,6 +22,7 @@ mod rect;
 pub mod stream;
 pub mod synthetic;
 mod tile_grid;
+mod window_surface;
 
 pub use codec::{
     parse_update, DecodeError, DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats,
@@ -44,3 +45,4 @@ pub use synthetic::{Scene, SyntheticSource};
 pub use tile_grid::{
     GridError, GridMismatch, TileGrid, DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE,
 };
+pub use window_surface::{SurfaceFrame, WindowSurface};

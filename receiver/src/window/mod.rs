@@ -58,8 +58,6 @@ pub enum WindowError {
     NoDisplay(String),
     #[error("window: {0}")]
     Window(String),
-    #[error("window surface: {0}")]
-    Surface(String),
     #[error("GPU: {0}")]
     Gpu(#[from] GpuError),
     #[error(transparent)]

@@ -5,7 +5,7 @@
 use super::layout::{place, Placement, Scale};
 use super::WindowError;
 use std::sync::Arc;
-use tessera_engine::GpuContext;
+use tessera_engine::{GpuContext, WindowSurface};
 use winit::window::Window;
 
 /// The placement uniform, laid out as `Placement` in the shader.
@@ -31,9 +31,7 @@ impl From<Placement> for PlacementUniform {
 
 /// Draws frames into one window.
 pub struct Presenter {
-    ctx: GpuContext,
-    surface: wgpu::Surface<'static>,
-    config: wgpu::SurfaceConfiguration,
+    surface: WindowSurface,
     pipeline: wgpu::RenderPipeline,
     layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
@@ -42,74 +40,13 @@ pub struct Presenter {
     bound: Option<(wgpu::Texture, wgpu::BindGroup)>,
 }
 
-/// Surface formats that store the bytes the shader writes (no sRGB re-encoding), best first.
-const EXACT_FORMATS: [wgpu::TextureFormat; 2] = [
-    wgpu::TextureFormat::Bgra8Unorm,
-    wgpu::TextureFormat::Rgba8Unorm,
-];
-
-/// Present modes that never queue a frame behind another, best first (Fifo is the fallback
-/// every surface offers): Mailbox does not tear. On a software adapter, where Mesa's Mailbox adds
-/// a present thread competing for the same cores, Immediate came out ahead (1080p typing p99
-/// capture->presented 11.5-12.9 ms against 15.4-46.5 ms, alternating runs on lavapipe).
-const LOW_LATENCY_MODES: [wgpu::PresentMode; 2] =
-    [wgpu::PresentMode::Mailbox, wgpu::PresentMode::Immediate];
-
 impl Presenter {
     /// Opens a surface on `window` and a device on an adapter that can present to it.
     pub fn new(window: Arc<Window>) -> Result<Self, WindowError> {
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let size = window.inner_size();
-        let surface = instance
-            .create_surface(window)
-            .map_err(|e| WindowError::Surface(e.to_string()))?;
-        let adapter =
-            pollster::block_on(
-                instance.request_adapter(&wgpu::RequestAdapterOptions {
-                    power_preference: wgpu::PowerPreference::from_env()
-                        .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                    force_fallback_adapter: false,
-                    compatible_surface: Some(&surface),
-                    apply_limit_buckets: false,
-                }),
-            )
-            .map_err(|e| WindowError::Gpu(tessera_engine::GpuError::NoAdapter(e.to_string())))?;
-        let ctx = pollster::block_on(GpuContext::from_adapter(&adapter))?;
-        let caps = surface.get_capabilities(&adapter);
-        let format = EXACT_FORMATS
-            .into_iter()
-            .find(|f| caps.formats.contains(f))
-            .or_else(|| caps.formats.iter().copied().find(|f| !f.is_srgb()))
-            .ok_or_else(|| {
-                WindowError::Surface(format!(
-                    "the surface offers no format that keeps pixels exact: {:?}",
-                    caps.formats
-                ))
-            })?;
-        let mut modes = LOW_LATENCY_MODES;
-        if ctx.adapter().software {
-            modes.reverse();
-        }
-        let present_mode = modes
-            .into_iter()
-            .find(|m| caps.present_modes.contains(m))
-            .unwrap_or(wgpu::PresentMode::Fifo);
-        let mut config = surface
-            .get_default_config(&adapter, size.width.max(1), size.height.max(1))
-            .ok_or_else(|| WindowError::Surface("the adapter cannot present here".into()))?;
-        config.format = format;
-        config.present_mode = present_mode;
-        config.desired_maximum_frame_latency = 1;
-        config.view_formats = vec![];
-        // At 1:1 the frame is copied into the surface, no shader: far cheaper on a software
-        // adapter.
-        if caps.usages.contains(wgpu::TextureUsages::COPY_DST) {
-            config.usage |= wgpu::TextureUsages::COPY_DST;
-        }
-        surface.configure(&ctx.device, &config);
-
-        let device = &ctx.device;
+        let surface = WindowSurface::new(window, (size.width, size.height))?;
+        let format = surface.config().format;
+        let device = &surface.ctx.device;
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("present"),
             source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/present.wgsl").into()),
@@ -188,9 +125,7 @@ impl Presenter {
             mapped_at_creation: false,
         });
         Ok(Self {
-            ctx,
             surface,
-            config,
             pipeline,
             layout,
             sampler,
@@ -201,38 +136,17 @@ impl Presenter {
 
     /// The device the frame texture must live on.
     pub fn context(&self) -> &GpuContext {
-        &self.ctx
+        &self.surface.ctx
     }
 
     /// What the surface runs with, for the log.
     pub fn describe(&self) -> String {
-        format!(
-            "{} {}x{} {:?} {:?}",
-            self.ctx.adapter(),
-            self.config.width,
-            self.config.height,
-            self.config.format,
-            self.config.present_mode
-        )
+        self.surface.describe()
     }
 
     /// Follows the window's new size in physical pixels.
     pub fn resize(&mut self, width: u32, height: u32) {
-        if width == 0 || height == 0 {
-            return; // minimised: nothing to draw into
-        }
-        if (width, height) != (self.config.width, self.config.height) {
-            self.config.width = width;
-            self.config.height = height;
-            self.reconfigure();
-        }
-    }
-
-    /// Applies `config` to the surface, while no other thread submits (see
-    /// [`GpuContext::submission_lock`]).
-    fn reconfigure(&self) {
-        let _quiet = self.ctx.submission_lock();
-        self.surface.configure(&self.ctx.device, &self.config);
+        self.surface.resize(width, height);
     }
 
     /// Draws `frame` (or black before the first one) and presents it. Returns false when the
@@ -243,43 +157,31 @@ impl Presenter {
         frame: Option<&wgpu::Texture>,
         scale: Scale,
     ) -> Result<bool, WindowError> {
-        let (texture, suboptimal) = match self.surface.get_current_texture() {
-            wgpu::CurrentSurfaceTexture::Success(t) => (t, false),
-            // Draw this one; reconfigure for the next once it is presented.
-            wgpu::CurrentSurfaceTexture::Suboptimal(t) => (t, true),
-            wgpu::CurrentSurfaceTexture::Timeout | wgpu::CurrentSurfaceTexture::Occluded => {
-                return Ok(false);
-            }
-            wgpu::CurrentSurfaceTexture::Outdated => {
-                self.reconfigure();
-                return Ok(false);
-            }
-            other => {
-                return Err(WindowError::Surface(format!(
-                    "the window's surface is gone: {other:?}"
-                )))
-            }
+        let Some(target) = self.surface.acquire()? else {
+            return Ok(false);
         };
-        let view = texture.texture.create_view(&Default::default());
-        let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
-        let placement = frame.map(|f| {
-            place(
-                (f.width(), f.height()),
-                (self.config.width, self.config.height),
-                scale,
-            )
-        });
+        let (sw, sh) = (self.surface.config().width, self.surface.config().height);
+        let view = target.texture.texture.create_view(&Default::default());
+        let mut encoder = self
+            .surface
+            .ctx
+            .device
+            .create_command_encoder(&Default::default());
+        let placement = frame.map(|f| place((f.width(), f.height()), (sw, sh), scale));
         let copy = match (frame, placement) {
             (Some(f), Some(p))
                 if p.exact
-                    && f.format() == self.config.format
-                    && self.config.usage.contains(wgpu::TextureUsages::COPY_DST) =>
+                    && f.format() == self.surface.config().format
+                    && self
+                        .surface
+                        .config()
+                        .usage
+                        .contains(wgpu::TextureUsages::COPY_DST) =>
             {
                 Some((f, p))
             }
             _ => None,
         };
-        let (sw, sh) = (self.config.width, self.config.height);
         let covers = |p: Placement| p.x == 0 && p.y == 0 && p.width >= sw && p.height >= sh;
         let bind_group = match (frame, placement) {
             (Some(f), Some(p)) if copy.is_none() => Some(self.bind(f, p)),
@@ -311,12 +213,12 @@ impl Presenter {
         }
         if let Some((f, p)) = copy {
             // The part of the frame that lands on the surface.
-            let width = p.width.min(self.config.width - p.x);
-            let height = p.height.min(self.config.height - p.y);
+            let width = p.width.min(sw - p.x);
+            let height = p.height.min(sh - p.y);
             encoder.copy_texture_to_texture(
                 f.as_image_copy(),
                 wgpu::TexelCopyTextureInfo {
-                    texture: &texture.texture,
+                    texture: &target.texture.texture,
                     mip_level: 0,
                     origin: wgpu::Origin3d {
                         x: p.x,
@@ -332,17 +234,14 @@ impl Presenter {
                 },
             );
         }
-        self.ctx.queue.submit([encoder.finish()]);
-        self.ctx.queue.present(texture);
-        if suboptimal {
-            self.reconfigure();
-        }
+        self.surface.ctx.queue.submit([encoder.finish()]);
+        self.surface.present(target);
         Ok(true)
     }
 
     /// Writes `placement` for the shader and returns `frame`'s bind group.
     fn bind(&mut self, frame: &wgpu::Texture, placement: Placement) -> wgpu::BindGroup {
-        self.ctx.queue.write_buffer(
+        self.surface.ctx.queue.write_buffer(
             &self.uniform,
             0,
             bytemuck::bytes_of(&PlacementUniform::from(placement)),
@@ -352,6 +251,7 @@ impl Presenter {
             _ => {
                 let view = frame.create_view(&Default::default());
                 let group = self
+                    .surface
                     .ctx
                     .device
                     .create_bind_group(&wgpu::BindGroupDescriptor {
