@@ -129,6 +129,42 @@ impl Xvfb {
         assert_eq!((at.root_x, at.root_y), (x, y), "the pointer moved");
     }
 
+    /// Drags with the left button from `from` to `to` through XTEST, as a hand on a mouse would:
+    /// press, a few moves, release.
+    pub fn drag(&self, from: (i16, i16), to: (i16, i16)) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{
+            ConnectionExt as _, BUTTON_PRESS_EVENT, BUTTON_RELEASE_EVENT, MOTION_NOTIFY_EVENT,
+        };
+        use x11rb::protocol::xtest::ConnectionExt as _;
+        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
+        let root = conn.setup().roots[screen].root;
+        let pause = || std::thread::sleep(Duration::from_millis(60));
+        let fake = |kind: u8, detail: u8, (x, y): (i16, i16)| {
+            conn.xtest_fake_input(kind, detail, 0, root, x, y, 0)
+                .expect("xtest request");
+            conn.flush().expect("flush");
+        };
+        fake(MOTION_NOTIFY_EVENT, 0, from);
+        pause();
+        fake(BUTTON_PRESS_EVENT, 1, from);
+        pause();
+        for step in 1..=4i16 {
+            let at = (
+                from.0 + (to.0 - from.0) * step / 4,
+                from.1 + (to.1 - from.1) * step / 4,
+            );
+            fake(MOTION_NOTIFY_EVENT, 0, at);
+            pause();
+        }
+        fake(BUTTON_RELEASE_EVENT, 1, to);
+        pause();
+        conn.get_input_focus()
+            .expect("round trip")
+            .reply()
+            .expect("round trip");
+    }
+
     /// The screen as `xwd -root` reads it from the server: BGRx pixels, rows packed.
     pub fn xwd(&self) -> tessera_engine::FrameBuffer {
         self.xwd_of("-root")

@@ -13,6 +13,7 @@ pub mod chat;
 pub mod cli;
 pub mod net;
 mod pipeline;
+pub mod select;
 pub mod source;
 pub mod stats;
 

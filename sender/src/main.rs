@@ -8,7 +8,8 @@ use tessera_engine::stream::{Identity, JoinLink};
 use tessera_engine::{BackendRequest, Rect};
 use tessera_sender::chat;
 use tessera_sender::cli::{parse_region, parse_size, ChatArgs};
-use tessera_sender::source::{list_sources, SourceSpec, WindowSelector};
+use tessera_sender::select::{self, Selection};
+use tessera_sender::source::{self, list_sources, SourceSpec, WindowSelector};
 use tessera_sender::{stats, Sender, SenderConfig};
 
 /// Share a screen, losslessly, with Tessera viewers over QUIC.
@@ -39,6 +40,10 @@ struct Args {
     /// List the screens and windows --source can share, then exit.
     #[arg(long)]
     list_sources: bool,
+    /// Freeze the screen, drag out the area to share (Esc cancels); a rectangle that matches a
+    /// window offers to follow that window.
+    #[arg(long, conflicts_with_all = ["region", "window", "list_sources"])]
+    select: bool,
     /// Share only this rectangle of the screen (or window): x,y,w,h.
     #[arg(long, value_parser = parse_region)]
     region: Option<Rect>,
@@ -70,10 +75,44 @@ struct Args {
     chat: ChatArgs,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let args = Args::parse();
-    match run(args).await {
+fn main() -> ExitCode {
+    let mut args = Args::parse();
+    if args.select {
+        // The selection window runs on the main thread, before anything is shared.
+        let chosen = source::freeze(&args.source)
+            .map_err(|e| e.to_string())
+            .and_then(|(frozen, windows)| {
+                select::select_area(&frozen, &windows).map_err(|e| e.to_string())
+            });
+        match chosen {
+            Ok(Selection::Area(r)) => {
+                eprintln!(
+                    "tessera-sender: sharing the area {},{} {}x{}",
+                    r.x, r.y, r.width, r.height
+                );
+                args.region = Some(r);
+            }
+            Ok(Selection::Window(w)) => {
+                eprintln!("tessera-sender: following window {:#x} {:?}", w.id, w.title);
+                args.window = Some(WindowSelector::Id(w.id));
+            }
+            Err(e) => {
+                eprintln!("tessera-sender: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tessera-sender: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("\ntessera-sender: {e}");

@@ -88,6 +88,40 @@ fn x11_display(spec: &SourceSpec) -> Result<Option<Option<String>>, SourceError>
     })
 }
 
+/// The screen `spec` names as it is now (without the pointer) and its titled windows, for
+/// freeze-and-select. Real screens only.
+pub fn freeze(
+    spec: &SourceSpec,
+) -> Result<
+    (
+        tessera_engine::FrameBuffer,
+        Vec<crate::select::WindowChoice>,
+    ),
+    SourceError,
+> {
+    #[cfg(target_os = "linux")]
+    if let Some(display) = x11_display(spec)? {
+        let mut capture = tessera_platform::x11::X11Capture::open(display.as_deref())?;
+        capture.set_cursor(false);
+        capture.grab()?;
+        let frozen = tessera_engine::FrameBuffer::from_frame(&capture.frame());
+        let windows = capture
+            .windows()?
+            .into_iter()
+            .map(|w| crate::select::WindowChoice {
+                id: w.id,
+                title: w.title,
+                rect: w.rect,
+            })
+            .collect();
+        return Ok((frozen, windows));
+    }
+    Err(CaptureError::Unavailable(format!(
+        "--select needs a real screen to freeze (X11 here), not {spec}"
+    ))
+    .into())
+}
+
 /// What `--list-sources` prints for `spec`: screens and windows, or the synthetic scenes.
 pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
     #[cfg(target_os = "linux")]
