@@ -42,4 +42,12 @@ pub trait Capture: Send {
         let _ = on;
         false
     }
+    /// Captures only one window from now on (its id `0x...` or part of its title), following
+    /// it as it moves and resizes. By default the backend cannot.
+    fn follow_window(&mut self, window: &str) -> Result<(), CaptureError> {
+        Err(CaptureError::Unavailable(format!(
+            "{} cannot follow a window ({window:?})",
+            self.describe()
+        )))
+    }
 }

@@ -409,6 +409,11 @@ impl Capture for X11Capture {
         true
     }
 
+    fn follow_window(&mut self, window: &str) -> Result<(), CaptureError> {
+        let selector: WindowSelector = window.parse().map_err(CaptureError::Unavailable)?;
+        self.follow(&selector)
+    }
+
     fn frame(&self) -> CpuFrame<'_> {
         // SAFETY: the mapping is `len` readable bytes for as long as self lives; the server
         // writes it only during shm_get_image, which needs &mut self.

@@ -180,7 +180,7 @@ action = "launch"
 program = "calculator; rm -rf /"
 
 [consent]
-unattended = ["resume"]
+unattended = ["resume", "set-region", "follow-window"]
 "#;
 
 fn viewer_presets(scratch: &Scratch) -> String {
@@ -193,6 +193,27 @@ action = "pause"
 [[preset]]
 phrase = "resume please"
 action = "resume"
+
+[[preset]]
+phrase = "just the corner"
+action = "set-region"
+x = 0
+y = 0
+width = 160
+height = 100
+
+[[preset]]
+phrase = "off the screen"
+action = "set-region"
+x = 300
+y = 0
+width = 160
+height = 100
+
+[[preset]]
+phrase = "follow the clock"
+action = "follow-window"
+window = "xclock"
 
 [allow]
 folders = [{shared:?}]
@@ -380,4 +401,35 @@ async fn a_broken_chat_stream_closes_the_chat_not_the_stream() {
         assert!(!bytes.is_empty());
     }
     sending.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_can_narrow_the_share_to_a_region() {
+    let s = Scratch::new("region");
+    let mut c = call(
+        setup(SHARER, &s.path("sharer.log")),
+        setup(&viewer_presets(&s), &s.path("viewer.log")),
+    )
+    .await;
+    let keyframes = || c.frames.lock().unwrap().keyframes;
+    assert_eq!(keyframes(), 1);
+    typed(&c.viewer, "just the corner");
+    shown(&mut c.viewer, "set-region 0,0 160x100: done").await;
+    // The new size arrives as a keyframe, verified like every frame.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while keyframes() < 2 {
+        assert!(Instant::now() < deadline, "no keyframe at the new size");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = c.frames();
+    c.wait_frames(now + 5).await;
+    assert_eq!(c.frames.lock().unwrap().mismatches, 0);
+    // A region off the screen fails on the sharer, and the share goes on.
+    typed(&c.viewer, "off the screen");
+    shown(&mut c.viewer, "set-region 300,0 160x100: failed").await;
+    // A synthetic screen has no windows to follow.
+    typed(&c.viewer, "follow the clock");
+    shown(&mut c.viewer, "follow-window xclock: failed").await;
+    let now = c.frames();
+    c.wait_frames(now + 5).await;
 }

@@ -105,8 +105,8 @@ enum Event {
     Left {
         id: ViewerId,
     },
-    /// Approved stream control from the chat.
-    Control(Operation),
+    /// Approved stream control from the chat, and where to say how it went.
+    Control(Operation, mpsc::Sender<Result<String, String>>),
 }
 
 enum Peer {
@@ -158,12 +158,16 @@ impl Sender {
         let (events, inbox) = mpsc::channel();
         let control_events = Mutex::new(events.clone());
         let control: chat::StreamControl = Box::new(move |op: &Operation| {
+            let (reply, answer) = mpsc::channel();
             control_events
                 .lock()
                 .expect("control lock")
-                .send(Event::Control(op.clone()))
-                .map(|()| format!("{op} applied to the stream"))
-                .map_err(|_| "the stream has ended".to_string())
+                .send(Event::Control(op.clone(), reply))
+                .map_err(|_| "the stream has ended".to_string())?;
+            // The capture thread answers within one turn of its loop.
+            answer
+                .recv_timeout(Duration::from_secs(2))
+                .map_err(|_| "the stream did not answer".to_string())?
         });
         let (chat, console) = chat::spawn_hub(Side::Sharing, config.chat.clone(), Some(control));
         Ok(Self {
@@ -387,6 +391,7 @@ fn capture_loop(
     };
     let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
     let mut pacing = Pacing {
+        source_changes: Vec::new(),
         paused: false,
         interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
     };
@@ -409,6 +414,23 @@ fn capture_loop(
                 while let Ok(event) = inbox.try_recv() {
                     handle(event, &mut broadcaster, &mut viewers, &mut pacing);
                 }
+                for (op, reply) in pacing.source_changes.drain(..) {
+                    let result = match &op {
+                        Operation::SetRegion {
+                            x,
+                            y,
+                            width,
+                            height,
+                        } => source.set_region(Some(Rect::new(*x, *y, *width, *height))),
+                        Operation::FollowWindow { window } => source.follow_window(window),
+                        other => unreachable!("{other} is not a source change"),
+                    };
+                    let _ = reply.send(
+                        result
+                            .map(|()| format!("now sharing {}", source.label()))
+                            .map_err(|e| e.to_string()),
+                    );
+                }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
@@ -429,6 +451,12 @@ fn capture_loop(
                 _ => {
                     let g = TileGrid::new(frame.width(), frame.height(), config.tile)?;
                     checksum = Some(FrameChecksum::new(g));
+                    // A new size is a new frame for every viewer, even with as many tiles.
+                    if grid.is_some() {
+                        for id in viewers.keys() {
+                            let _ = broadcaster.request_keyframe(*id);
+                        }
+                    }
                     grid = Some(g);
                     g
                 }
@@ -529,6 +557,8 @@ fn capture_loop(
 struct Pacing {
     paused: bool,
     interval: Option<Duration>,
+    /// Region and window changes the loop applies to the source, with their replies.
+    source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
 }
 
 fn handle(
@@ -538,20 +568,37 @@ fn handle(
     pacing: &mut Pacing,
 ) {
     match event {
-        Event::Control(op) => match op {
-            Operation::Pause => pacing.paused = true,
-            Operation::Resume => pacing.paused = false,
-            Operation::FullRefresh => {
-                for id in viewers.keys() {
-                    let _ = broadcaster.request_keyframe(*id);
+        Event::Control(op, reply) => {
+            let done = match &op {
+                Operation::Pause => {
+                    pacing.paused = true;
+                    "paused"
                 }
-            }
-            Operation::SetFps { fps } => {
-                pacing.interval = Some(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
-            }
-            // Not stream control: the chat hub runs those, never the capture thread.
-            _ => {}
-        },
+                Operation::Resume => {
+                    pacing.paused = false;
+                    "resumed"
+                }
+                Operation::FullRefresh => {
+                    for id in viewers.keys() {
+                        let _ = broadcaster.request_keyframe(*id);
+                    }
+                    "a keyframe goes to every viewer"
+                }
+                Operation::SetFps { fps } => {
+                    pacing.interval = Some(Duration::from_secs_f64(1.0 / f64::from((*fps).max(1))));
+                    "frame rate set"
+                }
+                Operation::SetRegion { .. } | Operation::FollowWindow { .. } => {
+                    pacing.source_changes.push((op, reply));
+                    return;
+                }
+                other => {
+                    let _ = reply.send(Err(format!("{other} is not stream control")));
+                    return;
+                }
+            };
+            let _ = reply.send(Ok(done.to_string()));
+        }
         Event::Joined { id, conn, updates } => {
             broadcaster.add(id);
             viewers.insert(

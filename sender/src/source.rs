@@ -301,6 +301,33 @@ impl FrameSource {
         }
     }
 
+    /// Shares only `region` of the screen (or window) from the next frame on; `None`: all of it.
+    pub fn set_region(&mut self, region: Option<Rect>) -> Result<(), SourceError> {
+        if let Some(r) = region {
+            self.full_frame().crop(&r)?;
+        }
+        self.region = region;
+        Ok(())
+    }
+
+    /// Captures only one window from now on (id or part of its title), following it; the
+    /// region is reset to the whole window.
+    pub fn follow_window(&mut self, window: &str) -> Result<(), SourceError> {
+        match &mut self.inner {
+            Inner::Synthetic { .. } => Err(CaptureError::Unavailable(
+                "a synthetic screen has no windows to follow".into(),
+            )
+            .into()),
+            Inner::Capture { capture, .. } => {
+                capture.follow_window(window)?;
+                capture.grab()?;
+                self.label = capture.describe();
+                self.region = None;
+                Ok(())
+            }
+        }
+    }
+
     /// Draws the mouse pointer into captured frames, or leaves it out, from the next frame on.
     /// Returns whether the source can (synthetic scenes have no pointer).
     pub fn set_cursor(&mut self, on: bool) -> bool {

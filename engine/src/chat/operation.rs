@@ -23,6 +23,17 @@ pub enum Operation {
     SetFps {
         fps: u32,
     },
+    /// Share only this rectangle of the screen (it must lie on the screen).
+    SetRegion {
+        x: u32,
+        y: u32,
+        width: u32,
+        height: u32,
+    },
+    /// Follow one window (by id `0x...` or part of its title) as it moves and resizes.
+    FollowWindow {
+        window: String,
+    },
     /// Open a file with the desktop's opener; `path` is relative to one of the running side's
     /// shared folders.
     OpenFile {
@@ -48,6 +59,8 @@ impl Operation {
             Self::Resume => "resume",
             Self::FullRefresh => "full-refresh",
             Self::SetFps { .. } => "set-fps",
+            Self::SetRegion { .. } => "set-region",
+            Self::FollowWindow { .. } => "follow-window",
             Self::OpenFile { .. } => "open-file",
             Self::OpenUrl { .. } => "open-url",
             Self::Launch { .. } => "launch",
@@ -58,7 +71,12 @@ impl Operation {
     pub fn is_stream_control(&self) -> bool {
         matches!(
             self,
-            Self::Pause | Self::Resume | Self::FullRefresh | Self::SetFps { .. }
+            Self::Pause
+                | Self::Resume
+                | Self::FullRefresh
+                | Self::SetFps { .. }
+                | Self::SetRegion { .. }
+                | Self::FollowWindow { .. }
         )
     }
 
@@ -78,6 +96,19 @@ impl Operation {
                     ))
                 }
             }
+            Self::SetRegion { width, height, .. } => {
+                if *width == 0 || *height == 0 {
+                    Err("an empty region".into())
+                } else if *width > crate::MAX_DIMENSION || *height > crate::MAX_DIMENSION {
+                    Err(format!(
+                        "a region larger than {} on a side",
+                        crate::MAX_DIMENSION
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            Self::FollowWindow { window } => check_argument(window),
             Self::OpenFile { path } => {
                 check_argument(path)?;
                 if allow.folders.is_empty() {
@@ -116,6 +147,13 @@ impl std::fmt::Display for Operation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::SetFps { fps } => write!(f, "set-fps {fps}"),
+            Self::SetRegion {
+                x,
+                y,
+                width,
+                height,
+            } => write!(f, "set-region {x},{y} {width}x{height}"),
+            Self::FollowWindow { window } => write!(f, "follow-window {}", printable(window)),
             Self::OpenFile { path } => write!(f, "open-file {}", printable(path)),
             Self::OpenUrl { url } => write!(f, "open-url {}", printable(url)),
             Self::Launch { program } => write!(f, "launch {}", printable(program)),

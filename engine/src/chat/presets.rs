@@ -17,7 +17,8 @@
 //! programs = { calculator = ["/usr/bin/gnome-calculator"] }
 //!
 //! [consent]
-//! unattended = ["pause", "resume", "full-refresh"]   # stream control only
+//! unattended = ["pause", "resume", "full-refresh"]   # stream control only (also set-fps,
+//!                                                    # set-region, follow-window)
 //! confirm = "yes"              # typed back to approve ("no" refuses)
 //! requests_per_minute = 20
 //! ```
@@ -88,7 +89,12 @@ struct RawPreset {
     path: Option<String>,
     url: Option<String>,
     program: Option<String>,
+    window: Option<String>,
     fps: Option<u32>,
+    x: Option<u32>,
+    y: Option<u32>,
+    width: Option<u32>,
+    height: Option<u32>,
 }
 
 /// Lower case, single spaces, no ends: how typed lines and phrases are compared.
@@ -99,7 +105,14 @@ pub fn normalise(line: &str) -> String {
         .to_lowercase()
 }
 
-const STREAM_CONTROL: [&str; 4] = ["pause", "resume", "full-refresh", "set-fps"];
+const STREAM_CONTROL: [&str; 6] = [
+    "pause",
+    "resume",
+    "full-refresh",
+    "set-fps",
+    "set-region",
+    "follow-window",
+];
 
 impl Default for Presets {
     /// Stream control by its own words; nothing allowed to run here; everything asked.
@@ -142,13 +155,22 @@ impl Presets {
                 ("path", raw.path),
                 ("url", raw.url),
                 ("program", raw.program),
+                ("window", raw.window),
             ] {
                 if let Some(v) = value {
                     fields.insert(key.into(), v.into());
                 }
             }
-            if let Some(fps) = raw.fps {
-                fields.insert("fps".into(), fps.into());
+            for (key, value) in [
+                ("fps", raw.fps),
+                ("x", raw.x),
+                ("y", raw.y),
+                ("width", raw.width),
+                ("height", raw.height),
+            ] {
+                if let Some(v) = value {
+                    fields.insert(key.into(), v.into());
+                }
             }
             let op: Operation = super::strict_from_value(fields.into())
                 .map_err(|e| bad(format!("action {:?}: {e}", raw.action)))?;
@@ -222,6 +244,14 @@ phrase = "slower"
 action = "set-fps"
 fps = 15
 
+[[preset]]
+phrase = "just the corner"
+action = "set-region"
+x = 0
+y = 0
+width = 320
+height = 200
+
 [allow]
 folders = ["/srv/shared"]
 programs = { calculator = ["/usr/bin/bc", "-q"] }
@@ -244,6 +274,15 @@ confirm = "go ahead"
         assert_eq!(
             p.request_for("slower"),
             Some(&Operation::SetFps { fps: 15 })
+        );
+        assert_eq!(
+            p.request_for("just the corner"),
+            Some(&Operation::SetRegion {
+                x: 0,
+                y: 0,
+                width: 320,
+                height: 200
+            })
         );
         assert_eq!(p.request_for("show the plan now"), None);
         assert_eq!(p.consent.confirm, "go ahead");
