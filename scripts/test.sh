@@ -12,3 +12,5 @@ export TESSERA_REQUIRE_SYSTEM=1
 cargo test --workspace --locked
 # The benchmarks, once each, to prove they still run (figures come from `cargo bench`).
 cargo test -p tessera-benches --benches --locked
+# The Windows and macOS capture backends, type-checked (they cannot run here).
+bash scripts/cross-check.sh

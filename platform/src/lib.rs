@@ -4,9 +4,15 @@
 //! where the OS allows) plus the rectangles the OS says changed since the last grab — hints that
 //! narrow the diff, never replace it. It is not the diff, the codec or the network.
 //!
-//! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) on Linux. PipeWire/portal, Windows Graphics Capture and
-//! ScreenCaptureKit are not built yet.
+//! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) on Linux; Windows
+//! Graphics Capture (monitor or window, dirty regions) on Windows; Core Graphics display images
+//! on macOS. PipeWire/portal and ScreenCaptureKit are not built yet. The Windows and macOS
+//! backends are type-checked in CI, not run.
 
+#[cfg(target_os = "macos")]
+pub mod macos;
+#[cfg(windows)]
+pub mod windows;
 #[cfg(target_os = "linux")]
 pub mod x11;
 #[cfg(all(target_os = "linux", feature = "test-support"))]
@@ -23,6 +29,27 @@ pub enum CaptureError {
     /// The OS or display server failed a request.
     #[error("capture failed: {0}")]
     Failed(String),
+}
+
+/// Which window `--window` names: an id (`0x1a00003` or decimal) or a title (substring).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowSelector {
+    Id(u32),
+    Title(String),
+}
+
+impl std::str::FromStr for WindowSelector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("an empty window title".into());
+        }
+        let id = match s.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => s.parse().ok(),
+        };
+        Ok(id.map_or_else(|| Self::Title(s.to_string()), Self::Id))
+    }
 }
 
 /// A screen (or part of one) that can be grabbed again and again.

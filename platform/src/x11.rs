@@ -30,26 +30,7 @@ impl Drop for Mapping {
     }
 }
 
-/// Which window `--window` names: an id (`0x1a00003` or decimal) or a title (substring).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum WindowSelector {
-    Id(u32),
-    Title(String),
-}
-
-impl std::str::FromStr for WindowSelector {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() {
-            return Err("an empty window title".into());
-        }
-        let id = match s.strip_prefix("0x") {
-            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-            None => s.parse().ok(),
-        };
-        Ok(id.map_or_else(|| Self::Title(s.to_string()), Self::Id))
-    }
-}
+pub use crate::WindowSelector;
 
 /// A window that can be followed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 use tessera_engine::{CpuFrame, FrameError, PixelFormat, Rect, Scene, SyntheticSource};
-pub use tessera_platform::x11::WindowSelector;
+pub use tessera_platform::WindowSelector;
 use tessera_platform::{Capture, CaptureError};
 use thiserror::Error;
 
@@ -150,6 +150,18 @@ pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
 }
 
 fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
+    #[cfg(windows)]
+    {
+        return Ok(Box::new(
+            tessera_platform::windows::WindowsCapture::primary_monitor()?,
+        ));
+    }
+    #[cfg(target_os = "macos")]
+    {
+        return Ok(Box::new(
+            tessera_platform::macos::CgDisplayCapture::main_display()?,
+        ));
+    }
     #[cfg(target_os = "linux")]
     {
         if std::env::var_os("DISPLAY").is_some() {
@@ -162,6 +174,7 @@ fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
             .into());
         }
     }
+    #[allow(unreachable_code)]
     Err(CaptureError::Unavailable(
         "no screen capture backend for this session (X11 needs $DISPLAY)".into(),
     )
@@ -194,10 +207,15 @@ impl FrameSource {
                     hints: None,
                 }
             }
+            #[cfg(windows)]
+            Some(WindowSelector::Title(title)) => Inner::Capture {
+                capture: Box::new(tessera_platform::windows::WindowsCapture::window(title)?),
+                hints: None,
+            },
             #[cfg(not(target_os = "linux"))]
             Some(_) => {
                 return Err(CaptureError::Unavailable(
-                    "--window is not built for this system yet".into(),
+                    "--window takes a window title on this system (ids are X11's)".into(),
                 )
                 .into())
             }

@@ -8,6 +8,7 @@ mod checksum;
 mod control;
 mod frame_message;
 mod join;
+#[cfg(feature = "tls")]
 mod tls;
 
 pub use broadcast::{BroadcastError, Broadcaster, Send, ViewerId};
@@ -21,4 +22,5 @@ pub use frame_message::{
     FRAME_MAGIC,
 };
 pub use join::{fingerprint, secrets_match, JoinError, JoinLink, JoinToken, SECRET_LEN};
+#[cfg(feature = "tls")]
 pub use tls::{client_config, server_config, Identity, TlsError, ALPN, SERVER_NAME};
