@@ -433,3 +433,76 @@ async fn a_viewer_can_narrow_the_share_to_a_region() {
     let now = c.frames();
     c.wait_frames(now + 5).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_sharing_blanks_every_viewer_and_start_brings_the_screen_back() {
+    let s = Scratch::new("stop");
+    let config = SenderConfig {
+        source: SourceSpec::Synthetic(Scene::Typing),
+        width: 320,
+        height: 200,
+        fps: 30,
+        diff: BackendRequest::Cpu,
+        chat: setup(
+            "[[preset]]\nphrase = \"stop sharing\"\naction = \"stop-sharing\"\n\
+             [[preset]]\nphrase = \"share again\"\naction = \"start-sharing\"\n",
+            &s.path("sharer.log"),
+        ),
+        ..SenderConfig::default()
+    };
+    let mut sender = Sender::listen(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        &Identity::generate().unwrap(),
+    )
+    .unwrap();
+    let link = sender.link().unwrap().clone();
+    let mut sharer = sender.take_chat_console().unwrap();
+    let sending = tokio::spawn(sender.run());
+    // A viewer until told to stop: its report.
+    let watch = || {
+        let mut r = Receiver::connect(
+            ReceiverConfig {
+                compositor: BackendRequest::Cpu,
+                chat: setup("", &s.path("viewer.log")),
+                ..ReceiverConfig::default()
+            },
+            link.clone(),
+        );
+        let console = r.take_chat_console().unwrap();
+        let stop = r.stop_handle();
+        (tokio::spawn(r.run()), stop, console)
+    };
+    let blank = |f: &tessera_engine::FrameBuffer| f.pixels().chunks(4).all(|p| p[..3] == [0, 0, 0]);
+    // A first viewer watches for a while; the sharer stops sharing.
+    let (first, stop_first, _c1) = watch();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    typed(&sharer, "stop sharing");
+    shown(&mut sharer, "stop-sharing: done").await;
+    // A viewer who joins now sees only the blank frame.
+    let (late, stop_late, _c2) = watch();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stop_first.stop();
+    stop_late.stop();
+    let first = first.await.unwrap().unwrap();
+    let late = late.await.unwrap().unwrap();
+    // The last frame each holds is blank, verified by the checksum like any other.
+    assert!(first.stats.frames > 2, "{} frames", first.stats.frames);
+    assert!(blank(&first.last_frame.unwrap()));
+    assert!(blank(&late.last_frame.unwrap()));
+    assert_eq!(
+        first.stats.checksum_mismatches + late.stats.checksum_mismatches,
+        0
+    );
+    // Sharing again: the screen comes back.
+    let (again, stop_again, _c3) = watch();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    typed(&sharer, "share again");
+    shown(&mut sharer, "start-sharing: done").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    stop_again.stop();
+    let again = again.await.unwrap().unwrap();
+    assert_eq!(again.stats.checksum_mismatches, 0);
+    assert!(!blank(&again.last_frame.unwrap()));
+    sending.abort();
+}

@@ -16,8 +16,8 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    BackendRequest, DecodeLimits, DiffError, EncodeError, Frame, FrameDiffer, GridError, Rect,
-    TileEncoder, TileGrid,
+    BackendRequest, DecodeLimits, DiffError, DirtyMask, EncodeError, Frame, FrameBuffer,
+    FrameDiffer, GridError, Rect, TileEncoder, TileGrid,
 };
 use thiserror::Error;
 
@@ -390,9 +390,12 @@ fn capture_loop(
         checksum: 0,
     };
     let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
+    // While sharing is stopped: the blank frame, and the header of the real one it replaced.
+    let mut blank: Option<(FrameBuffer, FrameHeader)> = None;
     let mut pacing = Pacing {
         source_changes: Vec::new(),
         paused: false,
+        stopped: false,
         interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
     };
     let mut next_due = Instant::now();
@@ -402,7 +405,7 @@ fn capture_loop(
     loop {
         // Wait for an event, or until the next frame is due.
         let now = Instant::now();
-        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused;
+        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
         let wait = match (capturing, pacing.interval) {
             (true, Some(_)) => next_due.saturating_duration_since(now),
             (true, None) if broadcaster.has_capacity() => Duration::ZERO,
@@ -436,8 +439,42 @@ fn capture_loop(
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
         }
 
+        // Stopping shows every viewer a blank frame of the same size, as a new frame of its own;
+        // starting again sends them the screen as a keyframe.
+        match (pacing.stopped, &blank, grid) {
+            (true, None, Some(g)) => {
+                let f = source.frame();
+                let b = FrameBuffer::new(f.width(), f.height(), f.format())
+                    .map_err(|e| SenderError::Thread(e.to_string()))?;
+                let mut sum = FrameChecksum::new(g);
+                sum.update_from_frame(&b.as_frame(), &DirtyMask::full(g.tile_count()));
+                let real = header;
+                header.sequence += 1;
+                header.capture_time_us = now_us();
+                header.checksum = sum.value();
+                for id in viewers.keys() {
+                    let _ = broadcaster.request_keyframe(*id);
+                }
+                cache.clear();
+                blank = Some((b, real));
+            }
+            (false, Some((_, real)), _) => {
+                // The screen as it was, as a newer frame than the blank one.
+                header = FrameHeader {
+                    sequence: header.sequence + 1,
+                    ..*real
+                };
+                blank = None;
+                for id in viewers.keys() {
+                    let _ = broadcaster.request_keyframe(*id);
+                }
+                cache.clear();
+            }
+            _ => {}
+        }
+
         let now = Instant::now();
-        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused;
+        let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
         let due = match pacing.interval {
             Some(_) => now >= next_due,
             None => broadcaster.has_capacity(),
@@ -471,7 +508,7 @@ fn capture_loop(
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
             captured += 1;
-            header.sequence = captured;
+            header.sequence += 1;
             broadcaster.on_frame(&mask);
             cache.clear();
             let mut s = stats.lock().expect("stats lock");
@@ -492,7 +529,11 @@ fn capture_loop(
             let Some(send) = broadcaster.take(id) else {
                 continue;
             };
-            let (Some(g), frame) = (grid, source.frame()) else {
+            let frame = match &blank {
+                Some((b, _)) => b.as_frame(),
+                None => source.frame(),
+            };
+            let Some(g) = grid else {
                 continue;
             };
             let msg = match cache.iter().find(|(s, _)| *s == send) {
@@ -556,6 +597,8 @@ fn capture_loop(
 /// How the capture thread paces itself; chat stream control changes it.
 struct Pacing {
     paused: bool,
+    /// Sharing stopped: viewers see a blank frame until it starts again.
+    stopped: bool,
     interval: Option<Duration>,
     /// Region and window changes the loop applies to the source, with their replies.
     source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
@@ -587,6 +630,14 @@ fn handle(
                 Operation::SetFps { fps } => {
                     pacing.interval = Some(Duration::from_secs_f64(1.0 / f64::from((*fps).max(1))));
                     "frame rate set"
+                }
+                Operation::StopSharing => {
+                    pacing.stopped = true;
+                    "sharing stopped: viewers see a blank screen"
+                }
+                Operation::StartSharing => {
+                    pacing.stopped = false;
+                    "sharing again"
                 }
                 Operation::SetRegion { .. } | Operation::FollowWindow { .. } => {
                     pacing.source_changes.push((op, reply));

@@ -34,6 +34,11 @@ pub enum Operation {
     FollowWindow {
         window: String,
     },
+    /// Stop sharing: capture stops and every viewer is shown a blank frame of the same size
+    /// (unlike pause, nothing of the screen stays on view).
+    StopSharing,
+    /// Share again after stop-sharing (every viewer gets a keyframe).
+    StartSharing,
     /// Open a file with the desktop's opener; `path` is relative to one of the running side's
     /// shared folders.
     OpenFile {
@@ -61,6 +66,8 @@ impl Operation {
             Self::SetFps { .. } => "set-fps",
             Self::SetRegion { .. } => "set-region",
             Self::FollowWindow { .. } => "follow-window",
+            Self::StopSharing => "stop-sharing",
+            Self::StartSharing => "start-sharing",
             Self::OpenFile { .. } => "open-file",
             Self::OpenUrl { .. } => "open-url",
             Self::Launch { .. } => "launch",
@@ -77,6 +84,8 @@ impl Operation {
                 | Self::SetFps { .. }
                 | Self::SetRegion { .. }
                 | Self::FollowWindow { .. }
+                | Self::StopSharing
+                | Self::StartSharing
         )
     }
 
@@ -84,7 +93,11 @@ impl Operation {
     /// without asking anyone.
     pub fn check(&self, allow: &Allow) -> Result<(), String> {
         match self {
-            Self::Pause | Self::Resume | Self::FullRefresh => Ok(()),
+            Self::Pause
+            | Self::Resume
+            | Self::FullRefresh
+            | Self::StopSharing
+            | Self::StartSharing => Ok(()),
             Self::SetFps { fps } => {
                 if FPS_RANGE.contains(fps) {
                     Ok(())

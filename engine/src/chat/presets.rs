@@ -105,13 +105,15 @@ pub fn normalise(line: &str) -> String {
         .to_lowercase()
 }
 
-const STREAM_CONTROL: [&str; 6] = [
+const STREAM_CONTROL: [&str; 8] = [
     "pause",
     "resume",
     "full-refresh",
     "set-fps",
     "set-region",
     "follow-window",
+    "stop-sharing",
+    "start-sharing",
 ];
 
 impl Default for Presets {
