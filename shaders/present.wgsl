@@ -1,4 +1,4 @@
-// Draws the composited frame into the window: one full-screen triangle; each surface pixel
+// Draws the composited frame into the window (the vertex stage is fullscreen.wgsl); each surface pixel
 // inside the frame's placement shows the frame, everything else is black. At one frame pixel
 // per surface pixel the texel is loaded exactly (no filtering), so the window shows the
 // sender's pixels bit for bit; scaled, it is sampled bilinearly.
@@ -17,13 +17,6 @@ struct Placement {
 @group(0) @binding(0) var frame: texture_2d<f32>;
 @group(0) @binding(1) var bilinear: sampler;
 @group(0) @binding(2) var<uniform> placement: Placement;
-
-@vertex
-fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
-    let x = f32((i << 1u) & 2u);
-    let y = f32(i & 2u);
-    return vec4<f32>(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-}
 
 @fragment
 fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {

@@ -1,4 +1,4 @@
-// Freeze-and-select: the frozen screen, darkened outside the rectangle being dragged, with a
+// Freeze-and-select (the vertex stage is fullscreen.wgsl): the frozen screen, darkened outside the rectangle being dragged, with a
 // two-pixel border around it. Surface pixels map to frame pixels by `scale`.
 
 struct Selection {
@@ -11,13 +11,6 @@ struct Selection {
 
 @group(0) @binding(0) var frozen: texture_2d<f32>;
 @group(0) @binding(1) var<uniform> selection: Selection;
-
-@vertex
-fn vs_main(@builtin(vertex_index) i: u32) -> @builtin(position) vec4<f32> {
-    let x = f32((i << 1u) & 2u);
-    let y = f32(i & 2u);
-    return vec4<f32>(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-}
 
 @fragment
 fn fs_main(@builtin(position) position: vec4<f32>) -> @location(0) vec4<f32> {

@@ -45,4 +45,4 @@ pub use synthetic::{Scene, SyntheticSource};
 pub use tile_grid::{
     GridError, GridMismatch, TileGrid, DEFAULT_TILE_SIZE, MAX_TILE_SIZE, MIN_TILE_SIZE,
 };
-pub use window_surface::{SurfaceFrame, WindowSurface};
+pub use window_surface::{black_pass, fullscreen_pipeline, SurfaceFrame, WindowSurface};

@@ -212,3 +212,54 @@ pub fn run_on(display: &str, program: &str, args: &[&str]) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// A program started for a test, its stderr read line by line (and echoed with a tag); killed
+/// on drop.
+pub struct Spawned {
+    pub child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Spawned {
+    /// Starts `command` with stdout discarded and stderr captured.
+    pub fn start(mut command: Command, tag: &'static str) -> Self {
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the program starts");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().expect("piped stderr");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("{tag}: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits (up to a minute) for a stderr line containing `needle`, and returns it.
+    pub fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Ok(line) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("the program never said {needle:?}");
+    }
+}

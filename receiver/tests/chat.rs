@@ -71,14 +71,24 @@ impl Drop for Call {
     }
 }
 
-async fn call(sharer: ChatSetup, viewer: ChatSetup) -> Call {
+/// A sender of the typing scene (320x200, 30 fps, no frame limit) on loopback with `chat`: its
+/// task, join link and chat console.
+fn sharing(
+    chat: ChatSetup,
+) -> (
+    tokio::task::JoinHandle<
+        Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
+    >,
+    tessera_engine::stream::JoinLink,
+    ChatConsole,
+) {
     let config = SenderConfig {
         source: SourceSpec::Synthetic(Scene::Typing),
         width: 320,
         height: 200,
         fps: 30,
         diff: BackendRequest::Cpu,
-        chat: sharer,
+        chat,
         ..SenderConfig::default()
     };
     let mut sender = Sender::listen(
@@ -88,10 +98,12 @@ async fn call(sharer: ChatSetup, viewer: ChatSetup) -> Call {
     )
     .unwrap();
     let link = sender.link().unwrap().clone();
-    let sharer = sender.take_chat_console().unwrap();
-    let sending = tokio::spawn(async move {
-        let _ = sender.run().await;
-    });
+    let console = sender.take_chat_console().unwrap();
+    (tokio::spawn(sender.run()), link, console)
+}
+
+async fn call(sharer: ChatSetup, viewer: ChatSetup) -> Call {
+    let (sending, link, sharer) = sharing(sharer);
     let mut receiver = Receiver::connect(
         ReceiverConfig {
             compositor: BackendRequest::Cpu,
@@ -104,6 +116,9 @@ async fn call(sharer: ChatSetup, viewer: ChatSetup) -> Call {
     let frames = receiver.stats();
     let receiving = tokio::spawn(async move {
         let _ = receiver.run().await;
+    });
+    let sending = tokio::spawn(async move {
+        let _ = sending.await;
     });
     let c = Call {
         sharer,
@@ -364,24 +379,7 @@ async fn a_broken_chat_stream_closes_the_chat_not_the_stream() {
     use tessera_engine::DecodeLimits;
     use tessera_sender::net;
     let s = Scratch::new("hostile");
-    let config = SenderConfig {
-        source: SourceSpec::Synthetic(Scene::Typing),
-        width: 320,
-        height: 200,
-        fps: 30,
-        diff: BackendRequest::Cpu,
-        chat: setup("", &s.path("sharer.log")),
-        ..SenderConfig::default()
-    };
-    let mut sender = Sender::listen(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        &Identity::generate().unwrap(),
-    )
-    .unwrap();
-    let link = sender.link().unwrap().clone();
-    let mut sharer = sender.take_chat_console().unwrap();
-    let sending = tokio::spawn(sender.run());
+    let (sending, link, mut sharer) = sharing(setup("", &s.path("sharer.log")));
     let (_endpoint, conn) = net::dial(&link).await.unwrap();
     let caps = Capabilities::with_limits(&DecodeLimits::default());
     let _hs = net::greet(&conn, Role::Viewer, link.token.secret, caps)
@@ -437,28 +435,11 @@ async fn a_viewer_can_narrow_the_share_to_a_region() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_sharing_blanks_every_viewer_and_start_brings_the_screen_back() {
     let s = Scratch::new("stop");
-    let config = SenderConfig {
-        source: SourceSpec::Synthetic(Scene::Typing),
-        width: 320,
-        height: 200,
-        fps: 30,
-        diff: BackendRequest::Cpu,
-        chat: setup(
-            "[[preset]]\nphrase = \"stop sharing\"\naction = \"stop-sharing\"\n\
-             [[preset]]\nphrase = \"share again\"\naction = \"start-sharing\"\n",
-            &s.path("sharer.log"),
-        ),
-        ..SenderConfig::default()
-    };
-    let mut sender = Sender::listen(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        &Identity::generate().unwrap(),
-    )
-    .unwrap();
-    let link = sender.link().unwrap().clone();
-    let mut sharer = sender.take_chat_console().unwrap();
-    let sending = tokio::spawn(sender.run());
+    let (sending, link, mut sharer) = sharing(setup(
+        "[[preset]]\nphrase = \"stop sharing\"\naction = \"stop-sharing\"\n\
+         [[preset]]\nphrase = \"share again\"\naction = \"start-sharing\"\n",
+        &s.path("sharer.log"),
+    ));
     // A viewer until told to stop: its report.
     let watch = || {
         let mut r = Receiver::connect(

@@ -7,12 +7,10 @@
 
 mod common;
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tessera_engine::{FrameBuffer, PixelFormat, Scene, SyntheticSource};
-use tessera_platform::xvfb::Xvfb;
+use tessera_platform::xvfb::{Spawned, Xvfb};
 
 const W: u32 = 640;
 const H: u32 = 400;
@@ -27,53 +25,16 @@ fn expected() -> FrameBuffer {
     s.frame_buffer().canonical()
 }
 
-/// A receiver window process and its stderr, line by line.
-struct Viewer {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Drop for Viewer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Viewer {
-    fn open(display: &str, link: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-receiver"))
-            .arg(link)
-            .args(args)
-            .env("DISPLAY", display)
-            .env_remove("WAYLAND_DISPLAY")
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                eprintln!("receiver: {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, stderr }
-    }
-
-    fn wait_for(&self, needle: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Ok(line) = self.stderr.recv_timeout(deadline - Instant::now()) {
-            if line.contains(needle) {
-                return;
-            }
-        }
-        panic!("the receiver never said {needle:?}");
-    }
+/// A receiver window process on `display` joined to `link`.
+fn open_viewer(display: &str, link: &str, args: &[&str]) -> Spawned {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-receiver"));
+    command
+        .arg(link)
+        .args(args)
+        .env("DISPLAY", display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    Spawned::start(command, "receiver")
 }
 
 /// The id of the receiver's window.
@@ -137,23 +98,30 @@ fn until_shown(x: &Xvfb, id: u32, mut check: impl FnMut(&FrameBuffer) -> Result<
     }
 }
 
-#[test]
-fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() {
+/// A GPU adapter, an Xvfb of `width` x `height` and a runtime for the sender; `None` where the
+/// test may skip.
+fn desktop(width: u32, height: u32) -> Option<(Xvfb, tokio::runtime::Runtime)> {
     if !common::gpu_available() {
-        return;
+        return None;
     }
-    let Some(x) = Xvfb::start(1280, 800) else {
-        return;
-    };
+    let x = Xvfb::start(width, height)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
+    Some((x, runtime))
+}
+
+#[test]
+fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() {
+    let Some((x, runtime)) = desktop(1280, 800) else {
+        return;
+    };
     let shared = common::share_on(&runtime, Scene::Typing, (W, H), 60, Some(FRAMES));
     let (sending, link) = (shared.task, shared.link);
     let stats = std::env::temp_dir().join(format!("tessera-window-{}.json", std::process::id()));
-    let mut viewer = Viewer::open(
+    let mut viewer = open_viewer(
         &x.display,
         &link,
         &["--scale", "1:1", "--stats-json", stats.to_str().unwrap()],
@@ -250,21 +218,13 @@ fn the_window_shows_the_senders_frame_exactly_and_keeps_it_right_when_resized() 
 
 #[test]
 fn chat_typed_in_the_window_reaches_the_sender_and_its_answer_shows_in_the_title() {
-    if !common::gpu_available() {
-        return;
-    }
-    let Some(x) = Xvfb::start(800, 600) else {
+    let Some((x, runtime)) = desktop(800, 600) else {
         return;
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
     let mut shared = common::share_on(&runtime, Scene::Idle, (320, 200), 30, None);
     let audit =
         std::env::temp_dir().join(format!("tessera-window-audit-{}.log", std::process::id()));
-    let _viewer = Viewer::open(
+    let _viewer = open_viewer(
         &x.display,
         &shared.link,
         &["--audit-log", audit.to_str().unwrap()],

@@ -4,7 +4,7 @@
 //! or keep the area (Space). Drawn with `shaders/select.wgsl` on the engine's `WindowSurface`.
 
 use std::sync::Arc;
-use tessera_engine::{FrameBuffer, GpuError, Rect, WindowSurface};
+use tessera_engine::{black_pass, fullscreen_pipeline, FrameBuffer, GpuError, Rect, WindowSurface};
 use thiserror::Error;
 use winit::application::ApplicationHandler;
 use winit::dpi::{PhysicalPosition, PhysicalSize};
@@ -148,7 +148,13 @@ impl SelectApp<'_> {
         let texture = surface.ctx.create_frame_texture(&self.frozen.as_frame());
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("select"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../shaders/select.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(
+                concat!(
+                    include_str!("../../shaders/fullscreen.wgsl"),
+                    include_str!("../../shaders/select.wgsl")
+                )
+                .into(),
+            ),
         });
         let uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("selection"),
@@ -156,27 +162,8 @@ impl SelectApp<'_> {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("select"),
-            layout: None,
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(surface.config().format.into())],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline =
+            fullscreen_pipeline(device, "select", &shader, None, surface.config().format);
         let view = texture.create_view(&Default::default());
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("select"),
@@ -233,22 +220,7 @@ impl SelectApp<'_> {
         let view = target.texture.texture.create_view(&Default::default());
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("select"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = black_pass(&mut encoder, &view);
             pass.set_pipeline(&v.pipeline);
             pass.set_bind_group(0, &v.bind_group, &[]);
             pass.draw(0..3, 0..1);

@@ -2,76 +2,37 @@
 //! shares that area; a drag over a window offers to follow it and Enter does; Esc cancels.
 #![cfg(target_os = "linux")]
 
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tessera_engine::{system_tests_required, GpuContext};
 use tessera_platform::x11::X11Capture;
-use tessera_platform::xvfb::Xvfb;
+use tessera_platform::xvfb::{Spawned, Xvfb};
 
-/// `tessera-sender --select` on the display, its stderr line by line.
-struct Selecting {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Drop for Selecting {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `tessera-sender --select` on the display, once its selection window is up.
+fn start_selecting(x: &Xvfb) -> Spawned {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tessera-sender"));
+    command
+        .args([
+            "--source",
+            &format!("x11:{}", x.display),
+            "--select",
+            "--listen",
+            "127.0.0.1:0",
+            "--diff",
+            "cpu",
+            "--quiet",
+        ])
+        .env("DISPLAY", &x.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    let sender = Spawned::start(command, "sender");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !window_titled(x, "select the area") {
+        assert!(Instant::now() < deadline, "no selection window appeared");
+        std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-impl Selecting {
-    fn start(x: &Xvfb) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tessera-sender"))
-            .args([
-                "--source",
-                &format!("x11:{}", x.display),
-                "--select",
-                "--listen",
-                "127.0.0.1:0",
-                "--diff",
-                "cpu",
-                "--quiet",
-            ])
-            .env("DISPLAY", &x.display)
-            .env_remove("WAYLAND_DISPLAY")
-            .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, stderr) = mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
-                eprintln!("sender: {line}");
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        // Wait for the selection window.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !window_titled(x, "select the area") {
-            assert!(Instant::now() < deadline, "no selection window appeared");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        Self { child, stderr }
-    }
-
-    fn said(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while let Ok(line) = self.stderr.recv_timeout(deadline - Instant::now()) {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!("the sender never said {needle:?}");
-    }
+    std::thread::sleep(Duration::from_millis(300));
+    sender
 }
 
 /// Whether a window whose title contains `needle` is on the display.
@@ -95,11 +56,11 @@ fn desktop() -> Option<Xvfb> {
 #[test]
 fn a_dragged_area_is_shared() {
     let Some(x) = desktop() else { return };
-    let s = Selecting::start(&x);
+    let s = start_selecting(&x);
     x.drag((400, 300), (519, 389));
-    s.said("sharing the area 400,300 120x90");
+    s.wait_for("sharing the area 400,300 120x90");
     // Then the share starts on it.
-    s.said("| diff on cpu");
+    s.wait_for("| diff on cpu");
 }
 
 #[test]
@@ -113,7 +74,7 @@ fn a_drag_over_a_window_offers_to_follow_it() {
         .find(|w| w.title.contains("xterm"))
         .expect("the xterm is listed");
     let r = xterm.rect;
-    let s = Selecting::start(&x);
+    let s = start_selecting(&x);
     x.drag(
         (r.x as i16 + 2, r.y as i16 + 1),
         ((r.x + r.width) as i16 - 2, (r.y + r.height) as i16),
@@ -124,16 +85,16 @@ fn a_drag_over_a_window_offers_to_follow_it() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(x.run("xdotool", &["key", "Return"]));
-    let line = s.said("following window");
+    let line = s.wait_for("following window");
     assert!(line.contains(&format!("{:#x}", xterm.id)), "{line}");
 }
 
 #[test]
 fn escape_cancels() {
     let Some(x) = desktop() else { return };
-    let mut s = Selecting::start(&x);
+    let mut s = start_selecting(&x);
     assert!(x.run("xdotool", &["key", "Escape"]));
-    s.said("cancelled");
+    s.wait_for("cancelled");
     let status = s.child.wait().unwrap();
     assert_eq!(status.code(), Some(1));
 }

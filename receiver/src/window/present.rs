@@ -5,7 +5,7 @@
 use super::layout::{place, Placement, Scale};
 use super::WindowError;
 use std::sync::Arc;
-use tessera_engine::{GpuContext, WindowSurface};
+use tessera_engine::{black_pass, fullscreen_pipeline, GpuContext, WindowSurface};
 use winit::window::Window;
 
 /// The placement uniform, laid out as `Placement` in the shader.
@@ -49,7 +49,13 @@ impl Presenter {
         let device = &surface.ctx.device;
         let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("present"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/present.wgsl").into()),
+            source: wgpu::ShaderSource::Wgsl(
+                concat!(
+                    include_str!("../../../shaders/fullscreen.wgsl"),
+                    include_str!("../../../shaders/present.wgsl")
+                )
+                .into(),
+            ),
         });
         let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
             binding,
@@ -87,31 +93,8 @@ impl Presenter {
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("present"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
-                buffers: &[],
-            },
-            primitive: wgpu::PrimitiveState::default(),
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format,
-                    blend: None,
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        let pipeline =
+            fullscreen_pipeline(device, "present", &shader, Some(&pipeline_layout), format);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("present"),
             mag_filter: wgpu::FilterMode::Linear,
@@ -189,22 +172,7 @@ impl Presenter {
         };
         if copy.is_none_or(|(_, p)| !covers(p)) {
             // Black everywhere, then the picture drawn (or copied below) over it.
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("present"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
+            let mut pass = black_pass(&mut encoder, &view);
             if let Some(bind_group) = &bind_group {
                 pass.set_pipeline(&self.pipeline);
                 pass.set_bind_group(0, bind_group, &[]);
