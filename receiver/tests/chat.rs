@@ -195,7 +195,7 @@ action = "launch"
 program = "calculator; rm -rf /"
 
 [consent]
-unattended = ["resume", "set-region", "follow-window"]
+unattended = ["resume", "set-region", "follow-window", "set-setting"]
 "#;
 
 fn viewer_presets(scratch: &Scratch) -> String {
@@ -224,6 +224,18 @@ x = 300
 y = 0
 width = 160
 height = 100
+
+[[preset]]
+phrase = "no hints"
+action = "set-setting"
+name = "damage-hints"
+value = "off"
+
+[[preset]]
+phrase = "hide the pointer"
+action = "set-setting"
+name = "pointer"
+value = "off"
 
 [[preset]]
 phrase = "follow the clock"
@@ -486,4 +498,22 @@ async fn stop_sharing_blanks_every_viewer_and_start_brings_the_screen_back() {
     assert_eq!(again.stats.checksum_mismatches, 0);
     assert!(!blank(&again.last_frame.unwrap()));
     sending.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_can_change_a_setting() {
+    let s = Scratch::new("setting");
+    let mut c = call(
+        setup(SHARER, &s.path("sharer.log")),
+        setup(&viewer_presets(&s), &s.path("viewer.log")),
+    )
+    .await;
+    typed(&c.viewer, "no hints");
+    shown(&mut c.viewer, "set-setting damage-hints off: done").await;
+    let now = c.frames();
+    c.wait_frames(now + 5).await;
+    assert_eq!(c.frames.lock().unwrap().mismatches, 0);
+    // The synthetic screen has no pointer: the setting fails there, and says why.
+    typed(&c.viewer, "hide the pointer");
+    shown(&mut c.viewer, "no pointer to draw").await;
 }

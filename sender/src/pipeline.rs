@@ -396,6 +396,7 @@ fn capture_loop(
         source_changes: Vec::new(),
         paused: false,
         stopped: false,
+        use_damage: config.use_damage,
         interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
     };
     let mut next_due = Instant::now();
@@ -426,7 +427,22 @@ fn capture_loop(
                             height,
                         } => source.set_region(Some(Rect::new(*x, *y, *width, *height))),
                         Operation::FollowWindow { window } => source.follow_window(window),
-                        other => unreachable!("{other} is not a source change"),
+                        Operation::SetSetting { name, value } if name == "pointer" => {
+                            if source.set_cursor(value == "on") {
+                                Ok(())
+                            } else {
+                                Err(SourceError::Capture(
+                                    tessera_platform::CaptureError::Unavailable(
+                                        "this source has no pointer to draw".into(),
+                                    ),
+                                ))
+                            }
+                        }
+                        other => Err(SourceError::Capture(
+                            tessera_platform::CaptureError::Unavailable(format!(
+                                "{other} cannot be applied to the source"
+                            )),
+                        )),
                     };
                     let _ = reply.send(
                         result
@@ -502,7 +518,7 @@ fn capture_loop(
             let full_compare = captured % FULL_COMPARE_EVERY == FULL_COMPARE_EVERY - 1;
             let hints = source
                 .damage()
-                .filter(|_| config.use_damage && !full_compare);
+                .filter(|_| pacing.use_damage && !full_compare);
             let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
@@ -599,6 +615,8 @@ struct Pacing {
     paused: bool,
     /// Sharing stopped: viewers see a blank frame until it starts again.
     stopped: bool,
+    /// Let the source's damage narrow the diff (`damage-hints`).
+    use_damage: bool,
     interval: Option<Duration>,
     /// Region and window changes the loop applies to the source, with their replies.
     source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
@@ -639,7 +657,13 @@ fn handle(
                     pacing.stopped = false;
                     "sharing again"
                 }
-                Operation::SetRegion { .. } | Operation::FollowWindow { .. } => {
+                Operation::SetSetting { name, value } if name == "damage-hints" => {
+                    pacing.use_damage = value == "on";
+                    "damage hints set"
+                }
+                Operation::SetRegion { .. }
+                | Operation::FollowWindow { .. }
+                | Operation::SetSetting { .. } => {
                     pacing.source_changes.push((op, reply));
                     return;
                 }

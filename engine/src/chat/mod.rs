@@ -12,7 +12,7 @@ mod presets;
 mod session;
 
 pub use message::{ChatError, ChatMessage, Outcome, MAX_CHAT_FRAME, MAX_CHAT_TEXT};
-pub use operation::{printable, Allow, Operation, FPS_RANGE, MAX_ARGUMENT_LEN};
+pub use operation::{printable, Allow, Operation, FPS_RANGE, MAX_ARGUMENT_LEN, SETTINGS};
 pub use presets::{normalise, ConsentRules, PresetError, Presets};
 pub use session::{ChatSession, Effect, Side, Ticket, CHAT_PER_SECOND, MAX_ASKED, MAX_WAITING};
 

@@ -7,6 +7,8 @@ use std::path::{Component, Path};
 
 /// Longest path, URL or program name a request may carry.
 pub const MAX_ARGUMENT_LEN: usize = 512;
+/// The settings `set-setting` can change (each `on` or `off`).
+pub const SETTINGS: [&str; 2] = ["pointer", "damage-hints"];
 /// Frames a second `set-fps` accepts.
 pub const FPS_RANGE: std::ops::RangeInclusive<u32> = 1..=240;
 
@@ -39,6 +41,12 @@ pub enum Operation {
     StopSharing,
     /// Share again after stop-sharing (every viewer gets a keyframe).
     StartSharing,
+    /// Change one of the sharing side's settings: `pointer` (`on`/`off`: draw the mouse pointer
+    /// into frames) or `damage-hints` (`on`/`off`: let the OS's damage narrow the diff).
+    SetSetting {
+        name: String,
+        value: String,
+    },
     /// Open a file with the desktop's opener; `path` is relative to one of the running side's
     /// shared folders.
     OpenFile {
@@ -68,6 +76,7 @@ impl Operation {
             Self::FollowWindow { .. } => "follow-window",
             Self::StopSharing => "stop-sharing",
             Self::StartSharing => "start-sharing",
+            Self::SetSetting { .. } => "set-setting",
             Self::OpenFile { .. } => "open-file",
             Self::OpenUrl { .. } => "open-url",
             Self::Launch { .. } => "launch",
@@ -86,6 +95,7 @@ impl Operation {
                 | Self::FollowWindow { .. }
                 | Self::StopSharing
                 | Self::StartSharing
+                | Self::SetSetting { .. }
         )
     }
 
@@ -122,6 +132,19 @@ impl Operation {
                 }
             }
             Self::FollowWindow { window } => check_argument(window),
+            Self::SetSetting { name, value } => {
+                if !SETTINGS.contains(&name.as_str()) {
+                    return Err(format!(
+                        "unknown setting {:?}: the settings are {}",
+                        printable(name),
+                        SETTINGS.join(", ")
+                    ));
+                }
+                match value.as_str() {
+                    "on" | "off" => Ok(()),
+                    other => Err(format!("{name} is on or off, not {:?}", printable(other))),
+                }
+            }
             Self::OpenFile { path } => {
                 check_argument(path)?;
                 if allow.folders.is_empty() {
@@ -167,6 +190,9 @@ impl std::fmt::Display for Operation {
                 height,
             } => write!(f, "set-region {x},{y} {width}x{height}"),
             Self::FollowWindow { window } => write!(f, "follow-window {}", printable(window)),
+            Self::SetSetting { name, value } => {
+                write!(f, "set-setting {} {}", printable(name), printable(value))
+            }
             Self::OpenFile { path } => write!(f, "open-file {}", printable(path)),
             Self::OpenUrl { url } => write!(f, "open-url {}", printable(url)),
             Self::Launch { program } => write!(f, "launch {}", printable(program)),
@@ -320,6 +346,16 @@ mod tests {
             refused(Operation::OpenUrl { url: url.into() });
         }
         assert!(refused(Operation::SetFps { fps: 0 }).contains("outside"));
+        assert!(refused(Operation::SetSetting {
+            name: "shell".into(),
+            value: "on".into()
+        })
+        .contains("unknown setting"));
+        assert!(refused(Operation::SetSetting {
+            name: "pointer".into(),
+            value: "maybe".into()
+        })
+        .contains("on or off"));
         assert!(refused(Operation::SetFps { fps: 100_000 }).contains("outside"));
     }
 

@@ -90,6 +90,8 @@ struct RawPreset {
     url: Option<String>,
     program: Option<String>,
     window: Option<String>,
+    name: Option<String>,
+    value: Option<String>,
     fps: Option<u32>,
     x: Option<u32>,
     y: Option<u32>,
@@ -105,7 +107,7 @@ pub fn normalise(line: &str) -> String {
         .to_lowercase()
 }
 
-const STREAM_CONTROL: [&str; 8] = [
+const STREAM_CONTROL: [&str; 9] = [
     "pause",
     "resume",
     "full-refresh",
@@ -114,6 +116,7 @@ const STREAM_CONTROL: [&str; 8] = [
     "follow-window",
     "stop-sharing",
     "start-sharing",
+    "set-setting",
 ];
 
 impl Default for Presets {
@@ -158,6 +161,8 @@ impl Presets {
                 ("url", raw.url),
                 ("program", raw.program),
                 ("window", raw.window),
+                ("name", raw.name),
+                ("value", raw.value),
             ] {
                 if let Some(v) = value {
                     fields.insert(key.into(), v.into());

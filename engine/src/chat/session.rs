@@ -115,6 +115,9 @@ impl ChatSession {
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         if op.is_stream_control() && self.side == Side::Sharing {
+            if let Err(reason) = op.check(&self.presets.allow) {
+                return vec![Effect::Show(format!("not run: {op}: {reason}"))];
+            }
             // Typed here, runs here: the person here has consented by typing it.
             self.running.insert(Ticket::Local(id), op.clone());
             return vec![
@@ -410,6 +413,14 @@ folders = ["/srv/shared"]
         let out = sharer.typed("pause");
         assert_eq!(runs(&out), vec![(Ticket::Local(1), Operation::Pause)]);
         assert!(sent(&out).is_empty());
+        // Checked like anyone's request, even typed here.
+        let mut odd = ChatSession::new(
+            Side::Sharing,
+            presets("[[preset]]\nphrase = \"x\"\naction = \"set-setting\"\nname = \"shell\"\nvalue = \"on\""),
+        );
+        let out = odd.typed("x");
+        assert!(runs(&out).is_empty());
+        assert!(matches!(&out[..], [Effect::Show(s)] if s.contains("unknown setting")));
     }
 
     #[test]
