@@ -9,7 +9,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tessera_engine::{system_tests_required, CpuDiff, FrameBuffer, TileEncoder, TileGrid};
+use tessera_engine::{
+    system_tests_required, DiffBackend, Frame, FrameDiffer, TileEncoder, TileGrid,
+};
 use tessera_platform::x11::X11Capture;
 use tessera_platform::xvfb::{run_on, Xvfb};
 use tessera_platform::Capture;
@@ -31,10 +33,13 @@ enum Consumer {
 fn capture_rate(display: &str, seconds: f64, consumer: Consumer) -> (f64, f64) {
     let mut capture = X11Capture::open(Some(display)).unwrap();
     let grid = TileGrid::new(W, H, 64).unwrap();
-    let diff = CpuDiff::multi_threaded();
+    // The sender's differ: it keeps the previous frame and refreshes only the dirty tiles.
+    let mut differ = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
     let encoder = TileEncoder::default();
     capture.grab().unwrap();
-    let mut previous = FrameBuffer::from_frame(&capture.frame());
+    differ
+        .diff(Frame::Cpu(capture.frame()), &grid, None)
+        .unwrap();
     let mut out = Vec::new();
     let (mut frames, mut dirty) = (0u64, 0u64);
     let start = Instant::now();
@@ -44,17 +49,12 @@ fn capture_rate(display: &str, seconds: f64, consumer: Consumer) -> (f64, f64) {
         if consumer != Consumer::None {
             let frame = capture.frame();
             let hints = capture.damage().filter(|_| consumer == Consumer::Hinted);
-            let mask = diff
-                .diff(&grid, &previous.as_frame(), &frame, hints)
-                .unwrap();
+            let mask = differ.diff(Frame::Cpu(frame), &grid, hints).unwrap();
             dirty += mask.count() as u64;
             out.clear();
             encoder
                 .encode_delta(&frame, &grid, &mask, frames, &mut out)
                 .unwrap();
-            if !mask.none() {
-                previous = FrameBuffer::from_frame(&frame);
-            }
         }
     }
     let fps = frames as f64 / start.elapsed().as_secs_f64();

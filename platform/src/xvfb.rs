@@ -204,6 +204,14 @@ impl Xvfb {
     }
 }
 
+/// Runs `xdotool search --sync --class CLASS` then `commands` on the window found (waiting for
+/// it), against `display`; whether it succeeded.
+pub fn xdotool_on_class(display: &str, class: &str, commands: &[&str]) -> bool {
+    let mut args = vec!["search", "--sync", "--class", class];
+    args.extend_from_slice(commands);
+    run_on(display, "xdotool", &args)
+}
+
 /// Runs a command against `display` and waits for it (for threads that hold only the name).
 pub fn run_on(display: &str, program: &str, args: &[&str]) -> bool {
     Command::new(program)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 use tessera_engine::{CpuDiff, FrameBuffer, TileGrid};
 use tessera_platform::x11::{WindowSelector, X11Capture};
-use tessera_platform::xvfb::Xvfb;
+use tessera_platform::xvfb::{xdotool_on_class, Xvfb};
 use tessera_platform::Capture;
 
 fn canonical(f: &tessera_engine::CpuFrame<'_>) -> FrameBuffer {
@@ -57,18 +57,10 @@ fn captures_what_the_server_shows_and_damage_covers_changes() {
     );
 
     // Move the clock: the damage must cover every changed pixel.
-    assert!(x.run(
-        "xdotool",
-        &[
-            "search",
-            "--sync",
-            "--class",
-            "xclock",
-            "windowmove",
-            "--sync",
-            "200",
-            "300"
-        ]
+    assert!(xdotool_on_class(
+        &x.display,
+        "xclock",
+        &["windowmove", "--sync", "200", "300"]
     ));
     std::thread::sleep(Duration::from_millis(300));
     capture.grab().unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tessera_engine::stream::Identity;
 use tessera_engine::{BackendRequest, FrameBuffer};
 use tessera_platform::x11::{WindowSelector, X11Capture};
-use tessera_platform::xvfb::{run_on, Xvfb};
+use tessera_platform::xvfb::{run_on, xdotool_on_class, Xvfb};
 use tessera_receiver::{Receiver, ReceiverConfig, ReceiverReport};
 use tessera_sender::source::SourceSpec;
 use tessera_sender::{Sender, SenderConfig};
@@ -66,14 +66,10 @@ async fn a_real_x11_screen_arrives_exactly() {
     let Some(x) = desktop().await else { return };
     let report = stream_while(&x, None, |display| {
         std::thread::sleep(Duration::from_millis(300));
-        assert!(run_on(
+        assert!(xdotool_on_class(
             display,
-            "xdotool",
+            "xterm",
             &[
-                "search",
-                "--sync",
-                "--class",
-                "xterm",
                 "windowfocus",
                 "--sync",
                 "type",
@@ -105,34 +101,16 @@ async fn a_followed_window_is_shared_as_it_moves_and_resizes() {
         Some(WindowSelector::Title("xclock".into())),
         |display| {
             std::thread::sleep(Duration::from_millis(400));
-            assert!(run_on(
+            assert!(xdotool_on_class(
                 display,
-                "xdotool",
-                &[
-                    "search",
-                    "--sync",
-                    "--class",
-                    "xclock",
-                    "windowmove",
-                    "--sync",
-                    "300",
-                    "250"
-                ]
+                "xclock",
+                &["windowmove", "--sync", "300", "250"]
             ));
             std::thread::sleep(Duration::from_millis(400));
-            assert!(run_on(
+            assert!(xdotool_on_class(
                 display,
-                "xdotool",
-                &[
-                    "search",
-                    "--sync",
-                    "--class",
-                    "xclock",
-                    "windowsize",
-                    "--sync",
-                    "200",
-                    "160"
-                ]
+                "xclock",
+                &["windowsize", "--sync", "200", "160"]
             ));
         },
     )

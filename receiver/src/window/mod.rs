@@ -214,9 +214,9 @@ impl App {
         eprintln!("tessera-receiver: window on {}", presenter.describe());
         let ctx = presenter.context().clone();
         let label = format!("gpu on {} (window)", ctx.adapter());
-        let compositor =
-            Compositor::Gpu(Box::new(GpuCompositor::new(&ctx, self.receiver_limits())));
         let receiver = self.receiver.take().expect("opened once");
+        let compositor =
+            Compositor::Gpu(Box::new(GpuCompositor::new(&ctx, receiver.config().limits)));
         let latest = self.latest.clone();
         let proxy = self.proxy.clone();
         let done = self.done_tx.take().expect("opened once");
@@ -240,13 +240,6 @@ impl App {
         self.window = Some(window);
         self.presenter = Some(presenter);
         Ok(())
-    }
-
-    fn receiver_limits(&self) -> tessera_engine::DecodeLimits {
-        self.receiver
-            .as_ref()
-            .map(|r| r.config().limits)
-            .unwrap_or_default()
     }
 
     /// Draws the newest frame. `fresh_only`: only when one landed since the last present.
