@@ -3,6 +3,9 @@
 //! open-file opens nothing (and an approved one does), requests that leave the shared folders
 //! or name unlisted programs are refused, and a chat flood leaves the frame rate alone.
 
+mod common;
+
+use common::shown;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -153,20 +156,6 @@ impl Call {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-/// Waits for a shown line containing `needle`; returns it.
-async fn shown(console: &mut ChatConsole, needle: &str) -> String {
-    let wait = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(line) = console.shown.recv().await {
-            if line.contains(needle) {
-                return line;
-            }
-        }
-        panic!("chat console closed");
-    });
-    wait.await
-        .unwrap_or_else(|_| panic!("never shown: {needle:?}"))
 }
 
 fn typed(console: &ChatConsole, line: &str) {

@@ -230,6 +230,8 @@ fn chat_typed_in_the_window_reaches_the_sender_and_its_answer_shows_in_the_title
         &["--audit-log", audit.to_str().unwrap()],
     );
     let id = window_id(&x).to_string();
+    // Lines typed before the chat is open are dropped ("nobody to talk to yet"): wait for it.
+    runtime.block_on(common::shown(&mut shared.chat, "(chat open with peer"));
     assert!(x.run("xdotool", &["windowfocus", "--sync", &id]));
     assert!(x.run("xdotool", &["key", "Return"]));
     assert!(x.run(
@@ -237,17 +239,10 @@ fn chat_typed_in_the_window_reaches_the_sender_and_its_answer_shows_in_the_title
         &["type", "--delay", "20", "hello from the window"]
     ));
     assert!(x.run("xdotool", &["key", "Return"]));
-    runtime.block_on(async {
-        let wait = tokio::time::timeout(Duration::from_secs(20), async {
-            while let Some(line) = shared.chat.shown.recv().await {
-                if line.contains("other side: hello from the window") {
-                    return;
-                }
-            }
-        });
-        wait.await
-            .expect("the sender never saw the window's chat line");
-    });
+    runtime.block_on(common::shown(
+        &mut shared.chat,
+        "other side: hello from the window",
+    ));
     shared.chat.typed.send("hello back".into()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

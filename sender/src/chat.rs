@@ -147,6 +147,7 @@ impl Hub {
             HubEvent::Joined(id, outbox) => {
                 let session = ChatSession::new(self.side, self.presets.clone());
                 self.peers.insert(id, Peer { session, outbox });
+                let _ = self.show.send(format!("(chat open with peer {id})"));
             }
             HubEvent::Message(id, msg) => {
                 let now = self.now_ms();

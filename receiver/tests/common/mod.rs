@@ -70,3 +70,17 @@ pub fn share_on(
         chat,
     }
 }
+
+/// Waits (up to 20 s) for a line containing `needle` shown by `console`; returns it.
+pub async fn shown(console: &mut tessera_sender::chat::ChatConsole, needle: &str) -> String {
+    let wait = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = console.shown.recv().await {
+            if line.contains(needle) {
+                return line;
+            }
+        }
+        panic!("chat console closed");
+    });
+    wait.await
+        .unwrap_or_else(|_| panic!("never shown: {needle:?}"))
+}
