@@ -53,7 +53,7 @@ fn capture_rate(display: &str, seconds: f64, consumer: Consumer) -> (f64, f64) {
             dirty += mask.count() as u64;
             out.clear();
             encoder
-                .encode_delta(&frame, &grid, &mask, frames, &mut out)
+                .encode_delta(&frame, &grid, &mask, None, frames, &mut out)
                 .unwrap();
         }
     }

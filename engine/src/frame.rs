@@ -370,6 +370,44 @@ impl FrameBuffer {
         }
     }
 
+    /// Copies the tiles of `mask` (a mask over `grid`, this frame's grid) from `src`, a frame
+    /// of the same size, band by band in parallel.
+    pub fn copy_tiles_from(
+        &mut self,
+        src: &CpuFrame<'_>,
+        grid: &crate::TileGrid,
+        mask: &crate::DirtyMask,
+    ) {
+        use rayon::prelude::*;
+        if mask.none() {
+            return;
+        }
+        let stride = self.stride();
+        let band_bytes = stride * grid.tile_size() as usize;
+        let cols = grid.cols() as usize;
+        self.pixels
+            .par_chunks_mut(band_bytes)
+            .enumerate()
+            .for_each(|(row, band)| {
+                for col in 0..cols {
+                    let index = row * cols + col;
+                    if !mask.get(index) {
+                        continue;
+                    }
+                    let r = grid.tile_rect(index);
+                    let (x0, len) = (
+                        r.x as usize * BYTES_PER_PIXEL,
+                        r.width as usize * BYTES_PER_PIXEL,
+                    );
+                    for dy in 0..r.height {
+                        let src_row = &src.row(r.y + dy)[x0..x0 + len];
+                        let at = dy as usize * stride + x0;
+                        band[at..at + len].copy_from_slice(src_row);
+                    }
+                }
+            });
+    }
+
     /// The same picture with every pixel made canonical (see [`PixelFormat::canonical_bits`]):
     /// what a receiver holds after a lossless transfer.
     pub fn canonical(&self) -> FrameBuffer {

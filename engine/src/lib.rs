@@ -26,8 +26,8 @@ mod window_surface;
 
 pub use codec::{
     parse_update, DecodeError, DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats,
-    TileCodec, TileEncoder, TilePayload, Update, UpdateHeader, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
-    UPDATE_MAGIC,
+    PatchBase, PatchHeader, TileCodec, TileEncoder, TilePayload, Update, UpdateHeader,
+    PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{

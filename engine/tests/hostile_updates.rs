@@ -4,12 +4,23 @@
 mod common;
 
 use proptest::prelude::*;
+use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
-    parse_update, ApplyError, CpuCompositor, DecodeError, DecodeLimits, DecodedTiles, PixelFormat,
-    Scene, SyntheticSource, TileEncoder, TileGrid, UPDATE_HEADER_LEN,
+    parse_update, ApplyError, CpuCompositor, DecodeError, DecodeLimits, DecodedTiles, DirtyMask,
+    FrameBuffer, GpuCompositor, PatchBase, PixelFormat, Scene, SyntheticSource, TileEncoder,
+    TileGrid, UPDATE_HEADER_LEN,
 };
 
-/// A valid keyframe and a valid delta of a 200x120 typing scene in 32-pixel tiles.
+/// The first frame of the 200x120 typing scene, as a receiver holds it after the keyframe.
+fn first_frame() -> FrameBuffer {
+    SyntheticSource::new(Scene::Typing, 200, 120, PixelFormat::Bgra8)
+        .unwrap()
+        .frame_buffer()
+        .canonical()
+}
+
+/// A valid keyframe and a valid delta (with patches) of a 200x120 typing scene in 32-pixel
+/// tiles.
 fn valid_updates() -> (Vec<u8>, Vec<u8>) {
     let mut s = SyntheticSource::new(Scene::Typing, 200, 120, PixelFormat::Bgra8).unwrap();
     let grid = TileGrid::new(200, 120, 32).unwrap();
@@ -17,13 +28,23 @@ fn valid_updates() -> (Vec<u8>, Vec<u8>) {
     let mut key = Vec::new();
     enc.encode_keyframe(&s.frame(), &grid, 0, &mut key).unwrap();
     let before = s.frame_buffer().clone();
+    let all = DirtyMask::full(grid.tile_count());
+    let mut hashes = FrameChecksum::new(grid);
+    hashes.update_from_frame(&before.as_frame(), &all);
     s.advance();
     let mask = tessera_engine::CpuDiff::default()
         .diff(&grid, &before.as_frame(), &s.frame(), None)
         .unwrap();
+    let base = PatchBase {
+        frame: before.as_frame(),
+        hashes: hashes.hashes(),
+        held: &all,
+    };
     let mut delta = Vec::new();
-    enc.encode_delta(&s.frame(), &grid, &mask, 1, &mut delta)
+    let stats = enc
+        .encode_delta(&s.frame(), &grid, &mask, Some(&base), 1, &mut delta)
         .unwrap();
+    assert!(stats.patch_tiles > 0);
     (key, delta)
 }
 
@@ -56,9 +77,32 @@ fn update(
 /// Recognises the error a hostile case must produce.
 type ExpectedError = fn(&DecodeError) -> bool;
 
+/// A valid keyframe of a 200x120 frame of one colour: every tile solid.
+fn solid_keyframe() -> Vec<u8> {
+    let frame = FrameBuffer::new(200, 120, PixelFormat::Bgra8).unwrap();
+    let grid = TileGrid::new(200, 120, 32).unwrap();
+    let mut key = Vec::new();
+    let stats = TileEncoder::default()
+        .encode_keyframe(&frame.as_frame(), &grid, 0, &mut key)
+        .unwrap();
+    assert_eq!(stats.solid_tiles, grid.tile_count());
+    key
+}
+
+/// Decodes `bytes` with the first typing frame held (used where the sizes match).
 fn decode(bytes: &[u8]) -> Result<(), DecodeError> {
     let u = parse_update(bytes, &DecodeLimits::default())?;
-    DecodedTiles::new().decode(&u)
+    DecodedTiles::new().decode(&u, Some(&first_frame().as_frame()))
+}
+
+/// A patch payload: base hash, rectangle, then `block`.
+fn patch(base_hash: u64, (x, y, w, h): (u16, u16, u16, u16), block: &[u8]) -> Vec<u8> {
+    let mut p = base_hash.to_le_bytes().to_vec();
+    for v in [x, y, w, h] {
+        p.extend_from_slice(&v.to_le_bytes());
+    }
+    p.extend_from_slice(block);
+    p
 }
 
 #[test]
@@ -190,6 +234,120 @@ fn each_hostile_field_gets_its_own_error() {
             |e| matches!(e, DecodeError::Lz4 { .. }),
         ),
         (
+            "solid of 3 bytes",
+            update(32, 32, 16, 0, 0, &[(0, 2, raw(3))]),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::PayloadLength {
+                        len: 3,
+                        allowed: 4,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "patch with no block",
+            update(32, 32, 16, 0, 0, &[(0, 3, patch(0, (0, 0, 1, 1), &[]))]),
+            |e| matches!(e, DecodeError::PayloadLength { .. }),
+        ),
+        (
+            "patch in a keyframe",
+            update(
+                16,
+                16,
+                16,
+                0,
+                1,
+                &[(0, 3, patch(0, (0, 0, 1, 1), &[0x40, 0, 0, 0, 0]))],
+            ),
+            |e| matches!(e, DecodeError::PatchInKeyframe(0)),
+        ),
+        (
+            "patch rectangle past the tile",
+            update(32, 32, 16, 0, 0, &[(0, 3, patch(0, (8, 0, 9, 1), &[0x40]))]),
+            |e| matches!(e, DecodeError::PatchRect { .. }),
+        ),
+        (
+            "empty patch rectangle",
+            update(32, 32, 16, 0, 0, &[(0, 3, patch(0, (0, 0, 0, 4), &[0x40]))]),
+            |e| matches!(e, DecodeError::PatchRect { .. }),
+        ),
+        (
+            "patch longer than its rectangle allows",
+            update(
+                32,
+                32,
+                16,
+                0,
+                0,
+                &[(0, 3, patch(0, (0, 0, 1, 1), &raw(64)))],
+            ),
+            |e| matches!(e, DecodeError::PayloadLength { .. }),
+        ),
+        (
+            "patch with nothing held",
+            update(
+                32,
+                32,
+                16,
+                0,
+                0,
+                &[(
+                    0,
+                    3,
+                    patch(0, (0, 0, 1, 1), &lz4_flex::block::compress(&raw(4))),
+                )],
+            ),
+            |e| matches!(e, DecodeError::NoBase(0)),
+        ),
+        (
+            "patch of another tile than the one held",
+            update(
+                200,
+                120,
+                32,
+                0,
+                0,
+                &[(
+                    0,
+                    3,
+                    patch(42, (0, 0, 1, 1), &lz4_flex::block::compress(&raw(4))),
+                )],
+            ),
+            |e| matches!(e, DecodeError::BaseMismatch { expected: 42, .. }),
+        ),
+        (
+            "patch block decompressing short",
+            update(
+                200,
+                120,
+                32,
+                0,
+                0,
+                &[(0, 3, {
+                    let mut sum = FrameChecksum::new(TileGrid::new(200, 120, 32).unwrap());
+                    sum.update_from_frame(&first_frame().as_frame(), &DirtyMask::full(28));
+                    patch(
+                        sum.hashes()[0],
+                        (0, 0, 2, 2),
+                        &lz4_flex::block::compress(&raw(12)),
+                    )
+                })],
+            ),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::DecompressedSize {
+                        got: 12,
+                        expected: 16,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
             "too many tiles",
             {
                 let mut m = update(32, 32, 16, 0, 0, &[]);
@@ -302,10 +460,10 @@ proptest! {
     fn mutated_updates_decode_or_fail_cleanly(
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<Option<usize>>(),
-        use_delta in any::<bool>(),
+        which in 0..3usize,
     ) {
         let (key, delta) = valid_updates();
-        let mut msg = if use_delta { delta } else { key.clone() };
+        let mut msg = [key.clone(), delta, solid_keyframe()][which].clone();
         for (at, byte) in flips {
             let i = at % msg.len();
             msg[i] ^= byte;
@@ -329,4 +487,45 @@ proptest! {
             prop_assert!(payload <= declared);
         }
     }
+}
+
+#[test]
+fn a_patch_of_a_tile_the_receiver_does_not_hold_asks_for_a_keyframe_and_changes_nothing() {
+    let (key, delta) = valid_updates();
+    // The receiver holds another picture than the one the delta's patches were made against.
+    let mut other = SyntheticSource::new(Scene::Typing, 200, 120, PixelFormat::Bgra8).unwrap();
+    for _ in 0..40 {
+        other.advance();
+    }
+    let grid = TileGrid::new(200, 120, 32).unwrap();
+    let mut wrong_key = Vec::new();
+    TileEncoder::default()
+        .encode_keyframe(&other.frame(), &grid, 0, &mut wrong_key)
+        .unwrap();
+    let mut c = CpuCompositor::new(DecodeLimits::default());
+    c.apply(&wrong_key).unwrap();
+    let before = c.frame().unwrap().clone();
+    let err = c.apply(&delta).unwrap_err();
+    assert!(
+        matches!(err, ApplyError::Decode(DecodeError::BaseMismatch { .. })),
+        "{err}"
+    );
+    assert!(err.needs_keyframe());
+    assert_eq!(c.frame().unwrap(), &before, "never a wrong picture");
+    // From a keyframe the same delta applies.
+    c.apply(&key).unwrap();
+    c.apply(&delta).unwrap();
+    // A malformed update is not a matter of keyframes.
+    let bad = c.apply(&delta[..delta.len() - 1]).unwrap_err();
+    assert!(!bad.needs_keyframe());
+
+    // The GPU compositor checks patches against its own copy the same way.
+    let Some(ctx) = common::gpu() else { return };
+    let mut g = GpuCompositor::new(&ctx, DecodeLimits::default());
+    g.apply(&wrong_key).unwrap();
+    assert!(g.apply(&delta).unwrap_err().needs_keyframe());
+    assert_eq!(g.read_back().unwrap().unwrap(), before);
+    g.apply(&key).unwrap();
+    g.apply(&delta).unwrap();
+    assert_eq!(&g.read_back().unwrap().unwrap(), c.frame().unwrap());
 }

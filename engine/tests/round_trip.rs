@@ -1,34 +1,44 @@
 //! diff -> encode -> decode -> composite reproduces every frame of every synthetic scene
-//! bit-exactly, on both compositors.
+//! bit-exactly, on both compositors, with every tile codec (patches of the previous frame
+//! included), and over long sequences of random edits.
 
 mod common;
 
-use common::gpu;
+use common::{gpu, Rng};
+use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
-    CpuCompositor, DecodeLimits, DiffBackend, Frame, FrameDiffer, GpuCompositor, PixelFormat,
-    Scene, SyntheticSource, TileEncoder, TileGrid,
+    CpuCompositor, CpuDiff, DecodeLimits, DiffBackend, DirtyMask, EncodeStats, Frame, FrameBuffer,
+    FrameDiffer, GpuCompositor, PatchBase, PixelFormat, Rect, Scene, SyntheticSource, TileCodec,
+    TileEncoder, TileGrid,
 };
 
 const FRAMES: u64 = 120;
 
-/// Streams `FRAMES` frames of `scene` through the differ and encoder into `apply`, then checks
-/// the composited frame with `composited` after every update.
+/// Streams `FRAMES` frames of `scene` through the differ and `encoder` (patching the previous
+/// frame, as a sender does for a viewer that keeps up) into `apply`, then checks the
+/// composited frame with `composited` after every update. Returns what the encodes used.
+#[allow(clippy::too_many_arguments)]
 fn stream(
     scene: Scene,
     format: PixelFormat,
     (w, h, tile): (u32, u32, u32),
     differ: &mut FrameDiffer,
     use_hints: bool,
+    encoder: TileEncoder,
     mut apply: impl FnMut(&[u8]),
     mut composited: impl FnMut() -> tessera_engine::FrameBuffer,
-) {
+) -> EncodeStats {
     let mut source = SyntheticSource::new(scene, w, h, format).unwrap();
     let grid = TileGrid::new(w, h, tile).unwrap();
-    let encoder = TileEncoder::default();
     let mut message = Vec::new();
     let mut dirty_total = 0;
+    let mut used = EncodeStats::default();
+    let mut previous = source.frame_buffer().clone();
+    let mut sum = FrameChecksum::new(grid);
+    let held = DirtyMask::full(grid.tile_count());
     for seq in 0..FRAMES {
         if seq > 0 {
+            previous.clone_from(source.frame_buffer());
             source.advance();
         }
         let hints = (use_hints && seq > 0).then(|| source.damage().to_vec());
@@ -36,15 +46,29 @@ fn stream(
             .diff(Frame::Cpu(source.frame()), &grid, hints.as_deref())
             .unwrap();
         message.clear();
-        if seq == 0 {
+        let stats = if seq == 0 {
             encoder
                 .encode_keyframe(&source.frame(), &grid, seq, &mut message)
-                .unwrap();
+                .unwrap()
         } else {
+            let base = PatchBase {
+                frame: previous.as_frame(),
+                hashes: sum.hashes(),
+                held: &held,
+            };
             encoder
-                .encode_delta(&source.frame(), &grid, &mask, seq, &mut message)
-                .unwrap();
-        }
+                .encode_delta(
+                    &source.frame(),
+                    &grid,
+                    &mask,
+                    Some(&base),
+                    seq,
+                    &mut message,
+                )
+                .unwrap()
+        };
+        sum.update_from_frame(&source.frame(), &mask);
+        used.add(&stats);
         dirty_total += mask.count();
         apply(&message);
         let got = composited();
@@ -63,26 +87,42 @@ fn stream(
     } else {
         assert!(dirty_total > grid.tile_count(), "{scene:?} sent no deltas");
     }
+    used
+}
+
+/// Every codec set a sender may use: lz4 (and raw) alone, with solid, with patches, all.
+fn codec_sets() -> [TileEncoder; 4] {
+    let (solid, patch) = (TileCodec::Solid.bit(), TileCodec::Patch.bit());
+    [0, solid, patch, solid | patch].map(|c| TileEncoder::default().with_codecs(c))
 }
 
 #[test]
 fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
-    for (i, scene) in Scene::ALL.into_iter().enumerate() {
-        let format = PixelFormat::ALL[i % 4];
-        let mut differ = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
-        let mut compositor = CpuCompositor::new(DecodeLimits::default());
-        let comp = std::cell::RefCell::new(&mut compositor);
-        stream(
-            scene,
-            format,
-            (1021, 767, 64),
-            &mut differ,
-            true,
-            |m| {
-                comp.borrow_mut().apply(m).unwrap();
-            },
-            || comp.borrow().frame().unwrap().clone(),
-        );
+    for (c, encoder) in codec_sets().into_iter().enumerate() {
+        let mut used = EncodeStats::default();
+        for (i, scene) in Scene::ALL.into_iter().enumerate() {
+            let format = PixelFormat::ALL[(i + c) % 4];
+            let mut differ = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
+            let mut compositor = CpuCompositor::new(DecodeLimits::default());
+            let comp = std::cell::RefCell::new(&mut compositor);
+            let stats = stream(
+                scene,
+                format,
+                (1021, 767, 64),
+                &mut differ,
+                true,
+                encoder,
+                |m| {
+                    comp.borrow_mut().apply(m).unwrap();
+                },
+                || comp.borrow().frame().unwrap().clone(),
+            );
+            used.add(&stats);
+        }
+        let uses = |codec: TileCodec| encoder.codecs() & codec.bit() != 0;
+        assert_eq!(used.solid_tiles > 0, uses(TileCodec::Solid), "{used:?}");
+        assert_eq!(used.patch_tiles > 0, uses(TileCodec::Patch), "{used:?}");
+        assert!(used.lz4_tiles > 0, "{used:?}");
     }
 }
 
@@ -99,6 +139,7 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
             (803, 601, 32),
             &mut differ,
             false,
+            TileEncoder::default(),
             |m| {
                 compositor.borrow_mut().apply(m).unwrap();
             },
@@ -131,5 +172,114 @@ fn a_keyframe_at_a_new_size_restarts_both_compositors() {
             &gpu_comp.read_back().unwrap().unwrap(),
             source.frame_buffer()
         );
+    }
+}
+
+/// Draws one random edit into `f`: a filled rectangle, noise, a copy of another area (a move),
+/// or a single pixel.
+fn random_edit(f: &mut FrameBuffer, rng: &mut Rng) {
+    let (w, h) = (f.width(), f.height());
+    let r = Rect::new(
+        rng.below(w),
+        rng.below(h),
+        1 + rng.below(w / 3),
+        1 + rng.below(h / 3),
+    );
+    let r = r.intersection(&Rect::new(0, 0, w, h)).unwrap();
+    let stride = f.stride();
+    let kind = rng.below(4);
+    let colour = (rng.next() as u32).to_le_bytes();
+    let (dx, dy) = (rng.below(w - r.width + 1), rng.below(h - r.height + 1));
+    let src = f.clone();
+    let px = f.pixels_mut();
+    for y in r.y..r.bottom() {
+        for x in r.x..r.right() {
+            let at = y as usize * stride + x as usize * 4;
+            match kind {
+                0 => px[at..at + 4].copy_from_slice(&colour),
+                1 => px[at..at + 4].copy_from_slice(&(rng.next() as u32).to_le_bytes()),
+                2 => {
+                    let from = (dy + y - r.y) as usize * stride + (dx + x - r.x) as usize * 4;
+                    px[at..at + 4].copy_from_slice(&src.pixels()[from..from + 4]);
+                }
+                _ => {
+                    if (x, y) == (r.x, r.y) {
+                        px[at] ^= 1 + rng.below(255) as u8;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
+    let mut used = EncodeStats::default();
+    for seed in 0..8u64 {
+        let mut rng = Rng(seed);
+        let (w, h) = (17 + rng.below(300), 17 + rng.below(200));
+        let tile = [16, 32, 64][rng.below(3) as usize];
+        let format = PixelFormat::ALL[rng.below(4) as usize];
+        let grid = TileGrid::new(w, h, tile).unwrap();
+        let mut frame = FrameBuffer::new(w, h, format).unwrap();
+        for _ in 0..6 {
+            random_edit(&mut frame, &mut rng);
+        }
+        let mut compositor = CpuCompositor::new(DecodeLimits::default());
+        let mut message = Vec::new();
+        TileEncoder::default()
+            .encode_keyframe(&frame.as_frame(), &grid, 0, &mut message)
+            .unwrap();
+        compositor.apply(&message).unwrap();
+        let mut sum = FrameChecksum::new(grid);
+        sum.update_from_frame(&frame.as_frame(), &DirtyMask::full(grid.tile_count()));
+        for seq in 1..250u64 {
+            let previous = frame.clone();
+            for _ in 0..1 + rng.below(3) {
+                random_edit(&mut frame, &mut rng);
+            }
+            let mask = CpuDiff::default()
+                .diff(&grid, &previous.as_frame(), &frame.as_frame(), None)
+                .unwrap();
+            // The receiver holds every tile of `previous`; the sender may know of any subset.
+            let mut held = DirtyMask::new(grid.tile_count());
+            for i in 0..grid.tile_count() {
+                if rng.below(4) != 0 {
+                    held.set(i);
+                }
+            }
+            let encoder = codec_sets()[rng.below(4) as usize];
+            let base = PatchBase {
+                frame: previous.as_frame(),
+                hashes: sum.hashes(),
+                held: &held,
+            };
+            message.clear();
+            let stats = encoder
+                .encode_delta(
+                    &frame.as_frame(),
+                    &grid,
+                    &mask,
+                    Some(&base),
+                    seq,
+                    &mut message,
+                )
+                .unwrap();
+            used.add(&stats);
+            sum.update_from_frame(&frame.as_frame(), &mask);
+            compositor.apply(&message).unwrap();
+            assert!(
+                compositor.frame().unwrap() == &frame.canonical(),
+                "seed {seed} step {seq}: composited frame differs"
+            );
+        }
+    }
+    for (name, n) in [
+        ("solid", used.solid_tiles),
+        ("patch", used.patch_tiles),
+        ("lz4", used.lz4_tiles),
+        ("raw", used.raw_tiles),
+    ] {
+        assert!(n > 0, "no {name} tiles in {used:?}");
     }
 }

@@ -276,15 +276,32 @@ async fn receive(
         let (header, update) =
             split_frame_message(&message).map_err(|e| ReceiverError::BadMessage(e.to_string()))?;
         let applied = tokio::task::block_in_place(|| -> Result<_, ReceiverError> {
-            let h = compositor.apply(update)?;
+            let h = match compositor.apply(update) {
+                Ok(h) => h,
+                // Well formed, but for tiles this frame does not hold: nothing was applied.
+                Err(e) if e.needs_keyframe() => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
             let grid = TileGrid::new(h.width, h.height, h.tile_size).expect("validated by apply");
             let sum = match &mut checksum {
                 Some(c) if *c.grid() == grid && !h.keyframe => c,
                 _ => checksum.insert(FrameChecksum::new(grid)),
             };
             sum.update_from_tiles(compositor.decoded());
-            Ok((h, sum.value() == header.checksum))
+            Ok(Some((h, sum.value() == header.checksum)))
         })?;
+        let Some(applied) = applied else {
+            // Acknowledged (the sender counts updates in order) and followed by a request for a
+            // keyframe, which the stream goes on from.
+            stats.lock().expect("stats lock").unapplied += 1;
+            writer
+                .send(&ControlMessage::Ack {
+                    sequence: header.sequence,
+                })
+                .await?;
+            writer.send(&ControlMessage::RequestKeyframe).await?;
+            continue;
+        };
         let (h, verified) = applied;
         composited += 1;
         {

@@ -10,8 +10,8 @@ use tessera_engine::stream::{
     Capabilities, ControlMessage, FrameHeader, Identity, JoinLink, RefuseReason, Role,
 };
 use tessera_engine::{
-    BackendRequest, DecodeLimits, FrameBuffer, PixelFormat, Scene, SyntheticSource, TileEncoder,
-    TileGrid,
+    BackendRequest, DecodeLimits, FrameBuffer, PixelFormat, Scene, SyntheticSource, TileCodec,
+    TileEncoder, TileGrid,
 };
 use tessera_receiver::{Receiver, ReceiverConfig, ReceiverError};
 use tessera_sender::net::{self, NetError};
@@ -77,10 +77,14 @@ async fn stream_every_scene(compositor: BackendRequest) {
         let sent = sender.await.unwrap().unwrap();
         assert_eq!(sent.frames, frames, "{scene:?}");
         assert_eq!(report.stats.checksum_mismatches, 0, "{scene:?}");
+        assert_eq!(report.stats.unapplied_updates, 0, "{scene:?}");
         assert!(
             report.stats.frames >= 1 && report.stats.frames <= frames,
             "{scene:?}"
         );
+        if matches!(scene, Scene::Typing | Scene::Dragging) {
+            assert!(sent.tiles.patch > 0, "{scene:?}: {:?}", sent.tiles);
+        }
         assert_eq!(
             report.stats.updates, sent.updates,
             "{scene:?}: every update sent was applied"
@@ -187,6 +191,36 @@ async fn a_wrong_secret_or_fingerprint_is_refused_before_any_pixel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn patches_and_solid_tiles_cut_the_bytes_and_stay_exact() {
+    let frames = 200;
+    let mut bytes = Vec::new();
+    for codecs in [0, TileCodec::Solid.bit() | TileCodec::Patch.bit()] {
+        let (sender, link) = share(SenderConfig {
+            codecs,
+            ..config(Scene::Typing, frames)
+        });
+        let cpu = ReceiverConfig {
+            compositor: BackendRequest::Cpu,
+            ..ReceiverConfig::default()
+        };
+        let report = Receiver::connect(cpu, link).run().await.unwrap();
+        let sent = sender.await.unwrap().unwrap();
+        assert_eq!(report.stats.checksum_mismatches, 0);
+        assert!(report.last_frame.unwrap() == expected(Scene::Typing, frames));
+        assert_eq!(sent.tiles.patch > 0, codecs != 0, "{:?}", sent.tiles);
+        assert_eq!(sent.tiles.solid > 0, codecs != 0, "{:?}", sent.tiles);
+        // Past the keyframe, per update.
+        bytes.push(report.stats.bytes_per_update);
+    }
+    assert!(
+        bytes[1] * 1.5 < bytes[0],
+        "bytes per update: lz4 alone {:.0}, with patches {:.0}",
+        bytes[0],
+        bytes[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
     let frames = 240;
     let (sender, link) = share(SenderConfig {
@@ -219,6 +253,7 @@ async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
     let want = expected(Scene::Dragging, frames);
     for (name, r) in [("fast", &fast), ("slow", &slow), ("late", &late)] {
         assert_eq!(r.stats.checksum_mismatches, 0, "{name}");
+        assert_eq!(r.stats.unapplied_updates, 0, "{name}");
         assert!(
             r.last_frame.as_ref().unwrap() == &want,
             "{name} did not converge to the last frame"
@@ -343,6 +378,7 @@ async fn a_hostile_sender_gets_clear_errors() {
                         &source.frame(),
                         &TileGrid::new(64, 64, 32).unwrap(),
                         &tessera_engine::DirtyMask::full(4),
+                        None,
                         1,
                         &mut d,
                     )

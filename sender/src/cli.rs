@@ -46,6 +46,22 @@ pub fn parse_region(s: &str) -> Result<Rect, String> {
     }
 }
 
+/// Parses a comma-separated list of the optional tile codecs (`solid`, `patch`), or `none`,
+/// into [`tessera_engine::TileCodec::bit`]s.
+pub fn parse_codecs(s: &str) -> Result<u8, String> {
+    use tessera_engine::TileCodec;
+    if s.trim() == "none" {
+        return Ok(0);
+    }
+    s.split(',').try_fold(0u8, |bits, name| match name.trim() {
+        "solid" => Ok(bits | TileCodec::Solid.bit()),
+        "patch" => Ok(bits | TileCodec::Patch.bit()),
+        other => Err(format!(
+            "codec {other:?}: expected solid, patch (comma-separated) or none"
+        )),
+    })
+}
+
 /// Parses `WIDTHxHEIGHT`.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let bad = || format!("size {s:?}: expected WIDTHxHEIGHT, e.g. 1920x1080");
@@ -71,6 +87,13 @@ mod tests {
         assert_eq!(parse_size("640x480"), Ok((640, 480)));
         for bad in ["640", "0x10", "x", "99999x10", "10x-1"] {
             assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        use tessera_engine::TileCodec::{Patch, Solid};
+        assert_eq!(parse_codecs("solid,patch"), Ok(Solid.bit() | Patch.bit()));
+        assert_eq!(parse_codecs(" patch "), Ok(Patch.bit()));
+        assert_eq!(parse_codecs("none"), Ok(0));
+        for bad in ["", "zstd", "solid,,patch", "none,solid"] {
+            assert!(parse_codecs(bad).is_err(), "{bad}");
         }
     }
 }

@@ -65,6 +65,11 @@ struct Args {
     /// Leave the mouse pointer out of captured frames.
     #[arg(long)]
     no_cursor: bool,
+    /// Tile codecs to use besides lz4 and raw, where the viewer takes them: `solid` (one
+    /// colour in 4 bytes), `patch` (the changed rectangle XOR what the viewer holds); `none`
+    /// for lz4 alone.
+    #[arg(long, value_name = "LIST", default_value = "solid,patch", value_parser = tessera_sender::cli::parse_codecs)]
+    codecs: u8,
     /// Write counters as JSON here when done.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -140,6 +145,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         frames: args.frames,
         use_damage: !args.no_damage,
         cursor: !args.no_cursor,
+        codecs: args.codecs,
         chat: args.chat.setup(),
         ..SenderConfig::default()
     };

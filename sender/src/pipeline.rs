@@ -16,8 +16,8 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    BackendRequest, DecodeLimits, DiffError, DirtyMask, EncodeError, Frame, FrameBuffer,
-    FrameDiffer, GridError, Rect, TileEncoder, TileGrid,
+    BackendRequest, CpuFrame, DecodeLimits, DiffError, DirtyMask, EncodeError, Frame, FrameBuffer,
+    FrameDiffer, GridError, PatchBase, Rect, TileCodec, TileEncoder, TileGrid,
 };
 use thiserror::Error;
 
@@ -47,6 +47,9 @@ pub struct SenderConfig {
     pub chat: ChatSetup,
     /// Draw the mouse pointer into captured frames (where the backend can).
     pub cursor: bool,
+    /// The tile codecs the sender may use ([`tessera_engine::TileCodec::bit`]), where the
+    /// viewer takes them too; raw and lz4 always.
+    pub codecs: u8,
 }
 
 impl Default for SenderConfig {
@@ -66,6 +69,7 @@ impl Default for SenderConfig {
             stall_timeout: Duration::from_secs(10),
             chat: ChatSetup::default(),
             cursor: true,
+            codecs: TileEncoder::default().codecs(),
         }
     }
 }
@@ -94,6 +98,8 @@ enum Event {
         id: ViewerId,
         conn: quinn::Connection,
         updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
+        /// The tile codecs the viewer decodes.
+        codecs: u8,
     },
     Ack {
         id: ViewerId,
@@ -303,13 +309,16 @@ async fn serve_viewer(
     events: mpsc::Sender<Event>,
     chat: ChatHub,
 ) {
-    let Handshaken { mut reader, .. } = hs;
+    let Handshaken {
+        mut reader, peer, ..
+    } = hs;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Vec<u8>>>(8);
     if events
         .send(Event::Joined {
             id,
             conn: conn.clone(),
             updates: tx,
+            codecs: peer.codecs,
         })
         .is_err()
     {
@@ -369,6 +378,55 @@ struct Viewer {
     updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
     /// Since when the viewer has owed an acknowledgement, if it does.
     owing_since: Option<Instant>,
+    /// The encoder for this viewer: the sender's codecs that it decodes too.
+    encoder: TileEncoder,
+    /// The tile hashes of the frame the viewer holds once it has applied what it was sent.
+    holds: Vec<u64>,
+}
+
+/// The frame before the current one, as every viewer that kept up holds it, and its tile
+/// hashes: what patches are made against.
+struct PreviousFrame {
+    frame: FrameBuffer,
+    hashes: Vec<u64>,
+}
+
+impl PreviousFrame {
+    /// Brings `previous` to `frame` (the current frame, about to be replaced), whose tiles in
+    /// `mask` changed since the frame `previous` holds, and whose tile hashes are `hashes`.
+    fn advance(
+        previous: &mut Option<PreviousFrame>,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        mask: &DirtyMask,
+        hashes: &[u64],
+    ) {
+        match previous {
+            Some(p)
+                if (p.frame.width(), p.frame.height(), p.frame.format())
+                    == (frame.width(), frame.height(), frame.format()) =>
+            {
+                p.frame.copy_tiles_from(frame, grid, mask);
+                p.hashes.clear();
+                p.hashes.extend_from_slice(hashes);
+            }
+            _ => {
+                *previous = Some(PreviousFrame {
+                    frame: FrameBuffer::from_frame(frame),
+                    hashes: hashes.to_vec(),
+                })
+            }
+        }
+    }
+}
+
+/// What an encoded update depends on, so viewers that need the same one share it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct EncodeKey {
+    send: Send,
+    codecs: u8,
+    /// The tiles sent as patches of the previous frame, if any may be.
+    patchable: Option<DirtyMask>,
 }
 
 /// The capture thread: paces frames, diffs them, and hands each ready viewer what it needs.
@@ -379,7 +437,7 @@ fn capture_loop(
     inbox: mpsc::Receiver<Event>,
     stats: Arc<Mutex<StreamStats>>,
 ) -> Result<(), SenderError> {
-    let encoder = TileEncoder::default();
+    let encoder = TileEncoder::default().with_codecs(config.codecs);
     let mut broadcaster = Broadcaster::new(config.max_in_flight);
     let mut viewers: HashMap<ViewerId, Viewer> = HashMap::new();
     let mut grid: Option<TileGrid> = None;
@@ -389,9 +447,13 @@ fn capture_loop(
         capture_time_us: 0,
         checksum: 0,
     };
-    let mut cache: Vec<(Send, Arc<Vec<u8>>)> = Vec::new();
-    // While sharing is stopped: the blank frame, and the header of the real one it replaced.
-    let mut blank: Option<(FrameBuffer, FrameHeader)> = None;
+    let mut cache: Vec<(EncodeKey, Arc<Vec<u8>>)> = Vec::new();
+    // While sharing is stopped: the blank frame, its checksum, and the header of the real one it
+    // replaced.
+    let mut blank: Option<(FrameBuffer, FrameChecksum, FrameHeader)> = None;
+    // The frame before the current one, and the tiles that changed since it.
+    let mut previous: Option<PreviousFrame> = None;
+    let mut last_mask: Option<DirtyMask> = None;
     let mut pacing = Pacing {
         source_changes: Vec::new(),
         paused: false,
@@ -414,9 +476,9 @@ fn capture_loop(
         };
         match inbox.recv_timeout(wait) {
             Ok(event) => {
-                handle(event, &mut broadcaster, &mut viewers, &mut pacing);
+                handle(event, &encoder, &mut broadcaster, &mut viewers, &mut pacing);
                 while let Ok(event) = inbox.try_recv() {
-                    handle(event, &mut broadcaster, &mut viewers, &mut pacing);
+                    handle(event, &encoder, &mut broadcaster, &mut viewers, &mut pacing);
                 }
                 for (op, reply) in pacing.source_changes.drain(..) {
                     let result = match &op {
@@ -472,9 +534,9 @@ fn capture_loop(
                     let _ = broadcaster.request_keyframe(*id);
                 }
                 cache.clear();
-                blank = Some((b, real));
+                blank = Some((b, sum, real));
             }
-            (false, Some((_, real)), _) => {
+            (false, Some((_, _, real)), _) => {
                 // The screen as it was, as a newer frame than the blank one.
                 header = FrameHeader {
                     sequence: header.sequence + 1,
@@ -496,6 +558,13 @@ fn capture_loop(
             None => broadcaster.has_capacity(),
         };
         if capturing && due {
+            // The frame about to be replaced becomes the base of the next patches.
+            if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
+                let frame = source.frame();
+                if g.check_frame(frame.width(), frame.height()).is_ok() {
+                    PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes());
+                }
+            }
             source.advance()?;
             header.capture_time_us = now_us();
             let frame = source.frame();
@@ -526,6 +595,7 @@ fn capture_loop(
             captured += 1;
             header.sequence += 1;
             broadcaster.on_frame(&mask);
+            last_mask = Some(mask);
             cache.clear();
             let mut s = stats.lock().expect("stats lock");
             if captured == 1 {
@@ -545,32 +615,88 @@ fn capture_loop(
             let Some(send) = broadcaster.take(id) else {
                 continue;
             };
-            let frame = match &blank {
-                Some((b, _)) => b.as_frame(),
-                None => source.frame(),
+            let (frame, hashes) = match &blank {
+                Some((b, sum, _)) => (b.as_frame(), sum.hashes()),
+                None => (
+                    source.frame(),
+                    checksum.as_ref().expect("made with the grid").hashes(),
+                ),
             };
             let Some(g) = grid else {
                 continue;
             };
-            let msg = match cache.iter().find(|(s, _)| *s == send) {
+            let Some(viewer) = viewers.get(&id) else {
+                continue;
+            };
+            // Tiles the viewer holds as the previous frame has them may go as patches of it.
+            let base = match (&send, &previous) {
+                (Send::Delta(mask), Some(p))
+                    if blank.is_none()
+                        && viewer.encoder.codecs() & TileCodec::Patch.bit() != 0
+                        && p.hashes.len() == g.tile_count()
+                        && viewer.holds.len() == g.tile_count() =>
+                {
+                    let mut held = DirtyMask::new(g.tile_count());
+                    for i in mask.iter().filter(|&i| viewer.holds[i] == p.hashes[i]) {
+                        held.set(i);
+                    }
+                    Some((p, held))
+                }
+                _ => None,
+            };
+            let key = EncodeKey {
+                send: send.clone(),
+                codecs: viewer.encoder.codecs(),
+                patchable: base.as_ref().map(|(_, held)| held.clone()),
+            };
+            let msg = match cache.iter().find(|(k, _)| *k == key) {
                 Some((_, m)) => m.clone(),
                 None => {
                     // The update is encoded right behind its frame header: no copy.
                     let mut msg = Vec::new();
                     header.write(&mut msg);
-                    match &send {
+                    let encoder = viewer.encoder;
+                    let encoded = match &send {
                         Send::Keyframe => {
                             encoder.encode_keyframe(&frame, &g, header.sequence, &mut msg)?
                         }
                         Send::Delta(mask) => {
-                            encoder.encode_delta(&frame, &g, mask, header.sequence, &mut msg)?
+                            let patch_base = base.as_ref().map(|(p, held)| PatchBase {
+                                frame: p.frame.as_frame(),
+                                hashes: &p.hashes,
+                                held,
+                            });
+                            encoder.encode_delta(
+                                &frame,
+                                &g,
+                                mask,
+                                patch_base.as_ref(),
+                                header.sequence,
+                                &mut msg,
+                            )?
                         }
                     };
+                    stats.lock().expect("stats lock").tiles.add(&encoded);
                     let msg = Arc::new(msg);
-                    cache.push((send.clone(), msg.clone()));
+                    cache.push((key, msg.clone()));
                     msg
                 }
             };
+            // What the viewer holds once it applies this.
+            if let Some(v) = viewers.get_mut(&id) {
+                match &send {
+                    Send::Keyframe => {
+                        v.holds.clear();
+                        v.holds.extend_from_slice(hashes);
+                    }
+                    Send::Delta(mask) => {
+                        v.holds.resize(hashes.len(), 0);
+                        for i in mask.iter() {
+                            v.holds[i] = hashes[i];
+                        }
+                    }
+                }
+            }
             let len = msg.len();
             match viewers.get(&id).map(|v| v.updates.try_send(msg)) {
                 Some(Ok(())) => {
@@ -624,6 +750,7 @@ struct Pacing {
 
 fn handle(
     event: Event,
+    encoder: &TileEncoder,
     broadcaster: &mut Broadcaster,
     viewers: &mut HashMap<ViewerId, Viewer>,
     pacing: &mut Pacing,
@@ -674,7 +801,12 @@ fn handle(
             };
             let _ = reply.send(Ok(done.to_string()));
         }
-        Event::Joined { id, conn, updates } => {
+        Event::Joined {
+            id,
+            conn,
+            updates,
+            codecs,
+        } => {
             broadcaster.add(id);
             viewers.insert(
                 id,
@@ -682,6 +814,8 @@ fn handle(
                     conn,
                     updates,
                     owing_since: None,
+                    encoder: encoder.with_codecs(encoder.codecs() & codecs),
+                    holds: Vec::new(),
                 },
             );
         }

@@ -17,6 +17,11 @@ pub struct StreamStats {
     pub keyframes: u64,
     pub bytes: u64,
     pub mismatches: u64,
+    /// Updates a receiver could not apply because they patch tiles it does not hold (it asked
+    /// for a keyframe instead).
+    pub unapplied: u64,
+    /// Tiles encoded, by codec (sender).
+    pub tiles: TileCounts,
     latencies_us: Vec<u64>,
     /// Frames shown in a window (a window shows only the newest of the frames that landed
     /// while it drew the last one).
@@ -68,6 +73,27 @@ pub struct StatsReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub present_latency_ms: Option<Percentiles>,
     pub checksum_mismatches: u64,
+    pub unapplied_updates: u64,
+    /// Tiles sent, by codec (sender; all zero on a receiver).
+    pub tiles: TileCounts,
+}
+
+/// Tiles encoded with each codec.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TileCounts {
+    pub raw: u64,
+    pub lz4: u64,
+    pub solid: u64,
+    pub patch: u64,
+}
+
+impl TileCounts {
+    pub fn add(&mut self, s: &tessera_engine::EncodeStats) {
+        self.raw += s.raw_tiles as u64;
+        self.lz4 += s.lz4_tiles as u64;
+        self.solid += s.solid_tiles as u64;
+        self.patch += s.patch_tiles as u64;
+    }
 }
 
 impl StreamStats {
@@ -79,6 +105,8 @@ impl StreamStats {
             keyframes: 0,
             bytes: 0,
             mismatches: 0,
+            unapplied: 0,
+            tiles: TileCounts::default(),
             latencies_us: Vec::new(),
             presented: 0,
             present_latencies_us: Vec::new(),
@@ -127,6 +155,8 @@ impl StreamStats {
             presented: (self.presented > 0).then_some(self.presented),
             present_latency_ms: percentiles(&self.present_latencies_us),
             checksum_mismatches: self.mismatches,
+            unapplied_updates: self.unapplied,
+            tiles: self.tiles,
         }
     }
 

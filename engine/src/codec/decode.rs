@@ -1,8 +1,12 @@
 //! [`DecodedTiles`]: an update's tiles decompressed, in parallel, into one reusable buffer.
 
-use super::update::{DecodeError, TileCodec, Update};
-use crate::{Rect, BYTES_PER_PIXEL};
+use super::update::{DecodeError, PatchHeader, TileCodec, Update, PATCH_HEADER_LEN};
+use crate::{CpuFrame, Rect, TilePayload, BYTES_PER_PIXEL};
 use rayon::prelude::*;
+use xxhash_rust::xxh3::xxh3_64;
+
+/// A tile's payload, its place in the frame, and where its pixels go.
+type Slot<'p, 's> = (&'p TilePayload<'p>, Rect, &'s mut [u8]);
 
 /// One decoded tile: where it goes and where its packed pixels are in [`DecodedTiles`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,10 +29,19 @@ impl DecodedTiles {
         Self::default()
     }
 
-    /// Decodes every tile of `update`. On error the previous contents are gone and nothing
-    /// half-decoded is exposed: [`Self::tiles`] is empty.
-    pub fn decode(&mut self, update: &Update<'_>) -> Result<(), DecodeError> {
+    /// Decodes every tile of `update` into whole tiles. Patches apply to `base`, the frame the
+    /// receiver holds (the update's size), whose tile must hash to the patch's base hash. On
+    /// error the previous contents are gone and nothing half-decoded is exposed: [`Self::tiles`]
+    /// is empty.
+    pub fn decode(
+        &mut self,
+        update: &Update<'_>,
+        base: Option<&CpuFrame<'_>>,
+    ) -> Result<(), DecodeError> {
         self.tiles.clear();
+        let h = &update.header;
+        let base =
+            base.filter(|b| (b.width(), b.height(), b.format()) == (h.width, h.height, h.format));
         let mut offset = 0;
         let mut tiles = Vec::with_capacity(update.tiles.len());
         for t in &update.tiles {
@@ -49,35 +62,20 @@ impl DecodedTiles {
             let len = tile.rect.width as usize * tile.rect.height as usize * BYTES_PER_PIXEL;
             let (slot, tail) = rest.split_at_mut(len);
             rest = tail;
-            slots.push((payload, slot));
+            slots.push((payload, tile.rect, slot));
         }
-        let decode_one = |(payload, slot): (&crate::TilePayload<'_>, &mut [u8])| match payload.codec
-        {
-            TileCodec::Raw => {
-                slot.copy_from_slice(payload.data);
-                Ok(())
-            }
-            TileCodec::Lz4 => {
-                let got = lz4_flex::block::decompress_into(payload.data, slot).map_err(|e| {
-                    DecodeError::Lz4 {
-                        index: payload.index,
-                        reason: e.to_string(),
-                    }
-                })?;
-                if got != slot.len() {
-                    return Err(DecodeError::DecompressedSize {
-                        index: payload.index,
-                        got,
-                        expected: slot.len(),
-                    });
-                }
-                Ok(())
-            }
+        let decode_one = |scratch: &mut Vec<u8>, (payload, rect, slot): Slot<'_, '_>| {
+            decode_tile(payload, &rect, base, scratch, slot)
         };
         if slots.len() >= 8 {
-            slots.into_par_iter().try_for_each(decode_one)?;
+            slots
+                .into_par_iter()
+                .try_for_each_init(Vec::new, decode_one)?;
         } else {
-            slots.into_iter().try_for_each(decode_one)?;
+            let mut scratch = Vec::new();
+            slots
+                .into_iter()
+                .try_for_each(|s| decode_one(&mut scratch, s))?;
         }
         tiles.sort_unstable_by_key(|t| t.index);
         self.tiles = tiles;
@@ -94,4 +92,66 @@ impl DecodedTiles {
         let len = tile.rect.width as usize * tile.rect.height as usize * BYTES_PER_PIXEL;
         &self.pixels[tile.offset..tile.offset + len]
     }
+}
+
+/// Decompresses one lz4 block into exactly `out`.
+fn lz4_exact(index: u32, data: &[u8], out: &mut [u8]) -> Result<(), DecodeError> {
+    let got = lz4_flex::block::decompress_into(data, out).map_err(|e| DecodeError::Lz4 {
+        index,
+        reason: e.to_string(),
+    })?;
+    if got != out.len() {
+        return Err(DecodeError::DecompressedSize {
+            index,
+            got,
+            expected: out.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Decodes one tile (at `rect` in the frame) into `slot`, its packed pixels.
+fn decode_tile(
+    payload: &TilePayload<'_>,
+    rect: &Rect,
+    base: Option<&CpuFrame<'_>>,
+    scratch: &mut Vec<u8>,
+    slot: &mut [u8],
+) -> Result<(), DecodeError> {
+    let index = payload.index;
+    match payload.codec {
+        TileCodec::Raw => slot.copy_from_slice(payload.data),
+        TileCodec::Lz4 => lz4_exact(index, payload.data, slot)?,
+        TileCodec::Solid => {
+            for px in slot.chunks_exact_mut(BYTES_PER_PIXEL) {
+                px.copy_from_slice(payload.data);
+            }
+        }
+        TileCodec::Patch => {
+            let base = base.ok_or(DecodeError::NoBase(index))?;
+            let header = PatchHeader::read(payload.data);
+            base.copy_tile_canonical(rect, scratch);
+            let held = xxh3_64(scratch);
+            if held != header.base_hash {
+                return Err(DecodeError::BaseMismatch {
+                    index,
+                    expected: header.base_hash,
+                    held,
+                });
+            }
+            slot.copy_from_slice(scratch);
+            let p = header.rect;
+            let row = p.width as usize * BYTES_PER_PIXEL;
+            scratch.resize(row * p.height as usize, 0);
+            lz4_exact(index, &payload.data[PATCH_HEADER_LEN..], scratch)?;
+            let stride = rect.width as usize * BYTES_PER_PIXEL;
+            for (dy, xor) in scratch.chunks_exact(row).enumerate() {
+                let at = (p.y as usize + dy) * stride + p.x as usize * BYTES_PER_PIXEL;
+                for (d, x) in slot[at..at + row].iter_mut().zip(xor) {
+                    *d ^= x;
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
-//! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel.
+//! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel, each tile in
+//! the smallest form the encoder finds: solid, a patch of what the receiver holds, lz4 or raw.
 
-use super::update::{TileCodec, UpdateHeader};
-use crate::{CpuFrame, DirtyMask, GridMismatch, TileGrid};
+use super::update::{PatchHeader, TileCodec, UpdateHeader};
+use crate::{CpuFrame, DirtyMask, GridMismatch, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -20,47 +21,93 @@ pub struct EncodeStats {
     pub tiles: usize,
     pub lz4_tiles: usize,
     pub raw_tiles: usize,
+    pub solid_tiles: usize,
+    pub patch_tiles: usize,
     /// Bytes of the tiles' pixels before compression.
     pub pixel_bytes: usize,
     /// Bytes of the update message written.
     pub message_bytes: usize,
 }
 
+/// What a receiver holds, for patches: a frame, the XXH3-64 of each of its tiles' canonical
+/// pixels, and the tiles the receiver is known to hold exactly as they are in that frame.
+#[derive(Clone, Copy)]
+pub struct PatchBase<'a> {
+    pub frame: CpuFrame<'a>,
+    pub hashes: &'a [u64],
+    pub held: &'a DirtyMask,
+}
+
 /// Encodes dirty tiles; parallel over groups of tiles for all but tiny updates.
 #[derive(Clone, Copy, Debug)]
 pub struct TileEncoder {
     parallel: bool,
+    /// The codecs it may use ([`TileCodec::bit`]); raw and lz4 always.
+    codecs: u8,
 }
 
 impl Default for TileEncoder {
     fn default() -> Self {
-        Self { parallel: true }
+        Self {
+            parallel: true,
+            codecs: TileCodec::ALL.iter().fold(0, |m, c| m | c.bit()),
+        }
     }
 }
 
 /// Fewer tiles than this are encoded on the calling thread.
 const PARALLEL_MIN_TILES: usize = 8;
 
+#[derive(Default)]
 struct Scratch {
     tile: Vec<u8>,
+    base: Vec<u8>,
     packed: Vec<u8>,
 }
 
 impl TileEncoder {
     pub fn single_threaded() -> Self {
-        Self { parallel: false }
+        Self {
+            parallel: false,
+            ..Self::default()
+        }
+    }
+
+    /// The same encoder limited to `codecs` ([`TileCodec::bit`]s; raw and lz4 stay).
+    pub fn with_codecs(self, codecs: u8) -> Self {
+        Self {
+            codecs: codecs | TileCodec::Raw.bit() | TileCodec::Lz4.bit(),
+            ..self
+        }
+    }
+
+    pub fn codecs(&self) -> u8 {
+        self.codecs
+    }
+
+    fn uses(&self, codec: TileCodec) -> bool {
+        self.codecs & codec.bit() != 0
     }
 
     /// Appends an update with the tiles of `mask` to `out` (a frame header, say, may precede it).
+    /// With a `base`, tiles the receiver holds there may go as patches of it.
     pub fn encode_delta(
         &self,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
+        base: Option<&PatchBase<'_>>,
         sequence: u64,
         out: &mut Vec<u8>,
     ) -> Result<EncodeStats, EncodeError> {
-        self.encode(frame, grid, mask, sequence, false, out)
+        let base = base.filter(|b| {
+            self.uses(TileCodec::Patch)
+                && (b.frame.width(), b.frame.height(), b.frame.format())
+                    == (frame.width(), frame.height(), frame.format())
+                && b.hashes.len() == grid.tile_count()
+                && b.held.len() == grid.tile_count()
+        });
+        self.encode(frame, grid, mask, base, sequence, false, out)
     }
 
     /// Appends an update with every tile of the frame to `out`.
@@ -75,17 +122,20 @@ impl TileEncoder {
             frame,
             grid,
             &DirtyMask::full(grid.tile_count()),
+            None,
             sequence,
             true,
             out,
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn encode(
         &self,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
+        base: Option<&PatchBase<'_>>,
         sequence: u64,
         keyframe: bool,
         out: &mut Vec<u8>,
@@ -110,9 +160,12 @@ impl TileEncoder {
         }
         .write(out);
 
-        let new_scratch = || Scratch {
-            tile: Vec::new(),
-            packed: Vec::new(),
+        let new_scratch = Scratch::default;
+        let tile = TileJob {
+            frame,
+            grid,
+            base,
+            solid: self.uses(TileCodec::Solid),
         };
         let mut stats = EncodeStats::default();
         if self.parallel && dirty.len() >= PARALLEL_MIN_TILES && rayon::current_num_threads() > 1 {
@@ -126,7 +179,7 @@ impl TileEncoder {
                     let mut part = Vec::new();
                     let mut s = EncodeStats::default();
                     for &index in chunk {
-                        encode_tile(frame, grid, index, scratch, &mut part, &mut s);
+                        tile.encode(index, scratch, &mut part, &mut s);
                     }
                     (part, s)
                 })
@@ -138,7 +191,7 @@ impl TileEncoder {
         } else {
             let mut scratch = new_scratch();
             for &index in &dirty {
-                encode_tile(frame, grid, index, &mut scratch, out, &mut stats);
+                tile.encode(index, &mut scratch, out, &mut stats);
             }
         }
         stats.message_bytes = out.len() - start;
@@ -147,38 +200,174 @@ impl TileEncoder {
 }
 
 impl EncodeStats {
-    fn add(&mut self, o: &EncodeStats) {
+    /// Adds `o`'s tile and pixel counts (not its message bytes) to these.
+    pub fn add(&mut self, o: &EncodeStats) {
         self.tiles += o.tiles;
         self.lz4_tiles += o.lz4_tiles;
         self.raw_tiles += o.raw_tiles;
+        self.solid_tiles += o.solid_tiles;
+        self.patch_tiles += o.patch_tiles;
         self.pixel_bytes += o.pixel_bytes;
     }
 }
 
-fn encode_tile(
-    frame: &CpuFrame<'_>,
-    grid: &TileGrid,
-    index: u32,
-    scratch: &mut Scratch,
-    out: &mut Vec<u8>,
-    stats: &mut EncodeStats,
-) {
-    frame.copy_tile_canonical(&grid.tile_rect(index as usize), &mut scratch.tile);
-    let tile = &scratch.tile;
-    let packed = &mut scratch.packed;
-    packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
-    let (codec, payload) = match lz4_flex::block::compress_into(tile, packed) {
-        Ok(n) if n < tile.len() => (TileCodec::Lz4, &packed[..n]),
-        _ => (TileCodec::Raw, &tile[..]),
-    };
+/// What every tile of one encode shares.
+struct TileJob<'a> {
+    frame: &'a CpuFrame<'a>,
+    grid: &'a TileGrid,
+    base: Option<&'a PatchBase<'a>>,
+    solid: bool,
+}
+
+impl TileJob<'_> {
+    /// Appends tile `index`'s record to `out`: solid when it is one colour, a patch when the
+    /// receiver holds the tile and at most half of it changed, else lz4 (raw when lz4 does not
+    /// shrink it).
+    fn encode(
+        &self,
+        index: u32,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+        stats: &mut EncodeStats,
+    ) {
+        let rect = self.grid.tile_rect(index as usize);
+        self.frame.copy_tile_canonical(&rect, &mut scratch.tile);
+        let tile = &scratch.tile;
+        stats.tiles += 1;
+        stats.pixel_bytes += tile.len();
+        if self.solid && is_solid(tile) {
+            write_record(out, index, TileCodec::Solid, &[&tile[..BYTES_PER_PIXEL]]);
+            stats.solid_tiles += 1;
+            return;
+        }
+        if let Some(base) = self.base.filter(|b| b.held.get(index as usize)) {
+            base.frame.copy_tile_canonical(&rect, &mut scratch.base);
+            let changed =
+                changed_rect(tile, &scratch.base, rect.width).unwrap_or(Rect::new(0, 0, 1, 1));
+            if u64::from(changed.width) * u64::from(changed.height) * 2
+                <= u64::from(rect.width) * u64::from(rect.height)
+            {
+                xor_rect(tile, &mut scratch.base, rect.width, &changed);
+                let xor = &scratch.base;
+                let packed = &mut scratch.packed;
+                packed.resize(lz4_flex::block::get_maximum_output_size(xor.len()), 0);
+                let n = lz4_flex::block::compress_into(xor, packed)
+                    .expect("the buffer has lz4's worst-case size");
+                let mut head = Vec::with_capacity(super::update::PATCH_HEADER_LEN);
+                PatchHeader {
+                    base_hash: base.hashes[index as usize],
+                    rect: changed,
+                }
+                .write(&mut head);
+                write_record(out, index, TileCodec::Patch, &[&head, &packed[..n]]);
+                stats.patch_tiles += 1;
+                return;
+            }
+        }
+        let packed = &mut scratch.packed;
+        packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
+        match lz4_flex::block::compress_into(tile, packed) {
+            Ok(n) if n < tile.len() => {
+                write_record(out, index, TileCodec::Lz4, &[&packed[..n]]);
+                stats.lz4_tiles += 1;
+            }
+            _ => {
+                write_record(out, index, TileCodec::Raw, &[tile]);
+                stats.raw_tiles += 1;
+            }
+        }
+    }
+}
+
+/// Appends a tile record whose payload is `parts`, in order.
+fn write_record(out: &mut Vec<u8>, index: u32, codec: TileCodec, parts: &[&[u8]]) {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
     out.extend_from_slice(&index.to_le_bytes());
     out.push(codec.wire_code());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(payload);
-    stats.tiles += 1;
-    stats.pixel_bytes += tile.len();
-    match codec {
-        TileCodec::Lz4 => stats.lz4_tiles += 1,
-        TileCodec::Raw => stats.raw_tiles += 1,
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+}
+
+/// Whether every pixel of the packed `tile` is the first one.
+fn is_solid(tile: &[u8]) -> bool {
+    let first = &tile[..BYTES_PER_PIXEL];
+    tile.chunks_exact(BYTES_PER_PIXEL).all(|p| p == first)
+}
+
+/// The smallest rectangle (relative to the tile) holding every pixel where the packed tiles
+/// `a` and `b` (`width` pixels a row) differ; none when they are equal.
+fn changed_rect(a: &[u8], b: &[u8], width: u32) -> Option<Rect> {
+    let row = width as usize * BYTES_PER_PIXEL;
+    let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
+    for (y, (ra, rb)) in a.chunks_exact(row).zip(b.chunks_exact(row)).enumerate() {
+        if ra == rb {
+            continue;
+        }
+        top.get_or_insert(y);
+        bottom = y + 1;
+        let px = |i: usize| ra[i * 4..i * 4 + 4] != rb[i * 4..i * 4 + 4];
+        let first = (0..width as usize).find(|&i| px(i)).expect("rows differ");
+        let last = (first..width as usize)
+            .rev()
+            .find(|&i| px(i))
+            .expect("rows differ");
+        left = left.min(first);
+        right = right.max(last + 1);
+    }
+    let top = top?;
+    Some(Rect::new(
+        left as u32,
+        top as u32,
+        (right - left) as u32,
+        (bottom - top) as u32,
+    ))
+}
+
+/// Replaces `base` (a packed tile `width` pixels wide) by `rect`'s pixels of `tile` XOR
+/// `base`, rows packed.
+fn xor_rect(tile: &[u8], base: &mut Vec<u8>, width: u32, rect: &Rect) {
+    let stride = width as usize * BYTES_PER_PIXEL;
+    let row = rect.width as usize * BYTES_PER_PIXEL;
+    let x0 = rect.x as usize * BYTES_PER_PIXEL;
+    for dy in 0..rect.height as usize {
+        let at = (rect.y as usize + dy) * stride + x0;
+        let dst = dy * row;
+        // The packed row lands at or before the row it reads: never overwritten before read.
+        for i in 0..row {
+            base[dst + i] = tile[at + i] ^ base[at + i];
+        }
+    }
+    base.truncate(row * rect.height as usize);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_rect_is_the_bounding_box_of_the_differences() {
+        let a = vec![0u8; 8 * 6 * 4];
+        let mut b = a.clone();
+        assert_eq!(changed_rect(&a, &b, 8), None);
+        b[(2 * 8 + 5) * 4 + 1] = 1; // (5, 2)
+        b[(4 * 8 + 3) * 4 + 3] = 1; // (3, 4)
+        assert_eq!(changed_rect(&a, &b, 8), Some(Rect::new(3, 2, 3, 3)));
+    }
+
+    #[test]
+    fn xor_rect_packs_the_rectangle_in_place() {
+        let tile: Vec<u8> = (0..4 * 4 * 4).map(|i| i as u8).collect();
+        let mut base = vec![0u8; tile.len()];
+        base[(4 + 1) * 4] = 0xFF; // (1, 1)
+        xor_rect(&tile, &mut base, 4, &Rect::new(1, 1, 2, 2));
+        let mut want = Vec::new();
+        for (x, y) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
+            let at = (y * 4 + x) * 4;
+            want.extend_from_slice(&tile[at..at + 4]);
+        }
+        want[0] ^= 0xFF;
+        assert_eq!(base, want);
     }
 }

@@ -1,7 +1,9 @@
 //! The tile codec: dirty tiles packed into an update message ([`TileEncoder`]), and the strict
 //! reverse ([`parse_update`], [`DecodedTiles`]).
 //!
-//! Each tile is compressed with lz4 (block format) and sent raw when that does not shrink it.
+//! Each tile goes solid when it is one colour, as a patch (a rectangle XOR the pixels the
+//! receiver holds, checked by their hash) when little of a held tile changed, else compressed
+//! with lz4 (block format), or raw when that does not shrink it.
 //! Decoding checks every length, index and size against [`DecodeLimits`] before it allocates or
 //! writes anything, and answers bad input with a [`DecodeError`], never a panic.
 
@@ -10,8 +12,8 @@ mod encode;
 mod update;
 
 pub use decode::{DecodedTile, DecodedTiles};
-pub use encode::{EncodeError, EncodeStats, TileEncoder};
+pub use encode::{EncodeError, EncodeStats, PatchBase, TileEncoder};
 pub use update::{
-    parse_update, DecodeError, DecodeLimits, TileCodec, TilePayload, Update, UpdateHeader,
-    TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
+    parse_update, DecodeError, DecodeLimits, PatchHeader, TileCodec, TilePayload, Update,
+    UpdateHeader, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
 };

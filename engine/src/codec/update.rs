@@ -13,10 +13,16 @@
 //! | tile_count | `u32` | number of tile records that follow |
 //!
 //! Each tile record: `index: u32` (row-major, < tiles in the grid, each at most once),
-//! `codec: u8` (0 raw, 1 lz4 block), `len: u32`, then `len` bytes. Raw payloads are exactly the
-//! tile's pixels, rows packed; lz4 payloads must decompress to exactly that many bytes.
+//! `codec: u8`, `len: u32`, then `len` bytes:
+//!
+//! - 0 raw: exactly the tile's pixels, rows packed;
+//! - 1 lz4: one lz4 block that decompresses to exactly the tile's pixels;
+//! - 2 solid: 4 bytes, the one pixel every pixel of the tile has;
+//! - 3 patch (deltas only): the XXH3-64 of the tile the receiver must hold (`u64`), a rectangle
+//!   inside the tile (`x, y, width, height: u16`), then one lz4 block that decompresses to the
+//!   rectangle's pixels XOR the held ones, rows packed. Everything outside it stays as held.
 
-use crate::{PixelFormat, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
+use crate::{PixelFormat, Rect, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
 
 pub const UPDATE_MAGIC: [u8; 4] = *b"TSU1";
@@ -34,20 +40,61 @@ pub enum TileCodec {
     Raw,
     /// The packed pixels compressed as one lz4 block.
     Lz4,
+    /// One colour for the whole tile: 4 bytes.
+    Solid,
+    /// A rectangle of the tile XOR the pixels the receiver holds, as one lz4 block, checked
+    /// against the hash of the held tile ([`PATCH_HEADER_LEN`] bytes of header first).
+    Patch,
 }
 
 impl TileCodec {
+    pub const ALL: [TileCodec; 4] = [Self::Raw, Self::Lz4, Self::Solid, Self::Patch];
+
     pub fn wire_code(self) -> u8 {
         match self {
             Self::Raw => 0,
             Self::Lz4 => 1,
+            Self::Solid => 2,
+            Self::Patch => 3,
         }
     }
     pub fn from_wire_code(code: u8) -> Option<Self> {
-        match code {
-            0 => Some(Self::Raw),
-            1 => Some(Self::Lz4),
-            _ => None,
+        Self::ALL.into_iter().find(|c| c.wire_code() == code)
+    }
+    /// The codec's bit in [`crate::stream::Capabilities::codecs`].
+    pub fn bit(self) -> u8 {
+        1 << self.wire_code()
+    }
+}
+
+/// Bytes of a patch payload before its lz4 block: base hash `u64`, then x, y, width, height
+/// as `u16`.
+pub const PATCH_HEADER_LEN: usize = 16;
+
+/// The header of a [`TileCodec::Patch`] payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchHeader {
+    /// XXH3-64 of the canonical pixels of the tile the patch applies to.
+    pub base_hash: u64,
+    /// Where the patch lies, relative to the tile's top left.
+    pub rect: Rect,
+}
+
+impl PatchHeader {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.base_hash.to_le_bytes());
+        for v in [self.rect.x, self.rect.y, self.rect.width, self.rect.height] {
+            out.extend_from_slice(&(v as u16).to_le_bytes());
+        }
+    }
+
+    /// Reads the header of a patch payload (at least [`PATCH_HEADER_LEN`] bytes, checked by
+    /// the parser).
+    pub(crate) fn read(payload: &[u8]) -> Self {
+        let u16_at = |i: usize| u32::from(u16::from_le_bytes([payload[i], payload[i + 1]]));
+        Self {
+            base_hash: u64::from_le_bytes(payload[..8].try_into().expect("8 bytes")),
+            rect: Rect::new(u16_at(8), u16_at(10), u16_at(12), u16_at(14)),
         }
     }
 }
@@ -117,6 +164,25 @@ pub enum DecodeError {
         index: u32,
         got: usize,
         expected: usize,
+    },
+    #[error(
+        "tile {index}: patch rectangle {rect:?} is empty or outside the {width}x{height} tile"
+    )]
+    PatchRect {
+        index: u32,
+        rect: Rect,
+        width: u32,
+        height: u32,
+    },
+    #[error("tile {0}: a keyframe cannot patch what the receiver holds")]
+    PatchInKeyframe(u32),
+    #[error("tile {0}: a patch needs the frame it applies to, and there is none")]
+    NoBase(u32),
+    #[error("tile {index}: the patch is for a tile with hash {expected:#018x}, the one held has {held:#018x}")]
+    BaseMismatch {
+        index: u32,
+        expected: u64,
+        held: u64,
     },
     #[error("keyframe carries {count} tiles, the frame has {expected}")]
     IncompleteKeyframe { count: u32, expected: usize },
@@ -272,13 +338,16 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
         let codec =
             TileCodec::from_wire_code(code).ok_or(DecodeError::UnknownCodec { index, code })?;
         let tile_bytes = grid.tile_bytes(index as usize);
-        let allowed = match codec {
-            TileCodec::Raw => tile_bytes,
-            TileCodec::Lz4 => lz4_flex::block::get_maximum_output_size(tile_bytes),
-        };
-        let length_ok = match codec {
-            TileCodec::Raw => len == tile_bytes,
-            TileCodec::Lz4 => len > 0 && len <= allowed,
+        let max_lz4 = lz4_flex::block::get_maximum_output_size;
+        let (allowed, length_ok) = match codec {
+            TileCodec::Raw => (tile_bytes, len == tile_bytes),
+            TileCodec::Lz4 => (max_lz4(tile_bytes), len > 0 && len <= max_lz4(tile_bytes)),
+            TileCodec::Solid => (4, len == 4),
+            // The rectangle is checked once the header is read; this bounds the whole tile.
+            TileCodec::Patch => {
+                let most = PATCH_HEADER_LEN + max_lz4(tile_bytes);
+                (most, len > PATCH_HEADER_LEN && len <= most)
+            }
         };
         if !length_ok {
             return Err(DecodeError::PayloadLength {
@@ -289,6 +358,35 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
             });
         }
         let data = r.take(len, "tile payload")?;
+        if codec == TileCodec::Patch {
+            if keyframe {
+                return Err(DecodeError::PatchInKeyframe(index));
+            }
+            let tile = grid.tile_rect(index as usize);
+            let rect = PatchHeader::read(data).rect;
+            let inside = rect.width > 0
+                && rect.height > 0
+                && rect.right() <= tile.width
+                && rect.bottom() <= tile.height;
+            let allowed =
+                PATCH_HEADER_LEN + max_lz4(rect.width as usize * rect.height as usize * 4);
+            if !inside {
+                return Err(DecodeError::PatchRect {
+                    index,
+                    rect,
+                    width: tile.width,
+                    height: tile.height,
+                });
+            }
+            if len > allowed {
+                return Err(DecodeError::PayloadLength {
+                    index,
+                    codec,
+                    len,
+                    allowed,
+                });
+            }
+        }
         tiles.push(TilePayload { index, codec, data });
     }
     if !r.bytes.is_empty() {

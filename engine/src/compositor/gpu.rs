@@ -1,7 +1,8 @@
 //! [`GpuCompositor`]: the frame lives in one persistent wgpu texture; each update uploads only
-//! its dirty tiles, all of them through one staging buffer and one submission.
+//! its dirty tiles, all of them through one staging buffer and one submission. A copy of the
+//! frame in CPU memory is what patches apply to.
 
-use super::{decode_for, ApplyError, FrameShape};
+use super::{decode_for, write_tiles, ApplyError, FrameShape};
 use crate::{DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, UpdateHeader, BYTES_PER_PIXEL};
 
 /// Applies updates onto a texture on the GPU.
@@ -9,6 +10,8 @@ pub struct GpuCompositor {
     ctx: GpuContext,
     limits: DecodeLimits,
     target: Option<(wgpu::Texture, FrameShape)>,
+    /// The frame as the texture holds it, in CPU memory: the base of patches.
+    held: Option<FrameBuffer>,
     decoded: DecodedTiles,
     /// Where an update's tiles are staged, rows padded for buffer-to-texture copies; grown on
     /// demand, never past one frame's padded size.
@@ -22,6 +25,7 @@ impl GpuCompositor {
             ctx: ctx.clone(),
             limits,
             target: None,
+            held: None,
             decoded: DecodedTiles::new(),
             upload: None,
             readback: Vec::new(),
@@ -42,9 +46,13 @@ impl GpuCompositor {
     /// Applies one update message: decodes on the CPU, then writes each dirty tile into the
     /// texture. On error the texture is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
-        let shape = self.target.as_ref().map(|(_, s)| *s);
-        let (header, reshape) = decode_for(bytes, &self.limits, shape, &mut self.decoded)?;
+        let (header, reshape) =
+            decode_for(bytes, &self.limits, self.held.as_ref(), &mut self.decoded)?;
         if reshape {
+            self.held = Some(
+                FrameBuffer::new(header.width, header.height, header.format)
+                    .expect("size was checked against the decode limits"),
+            );
             let shape = FrameShape {
                 width: header.width,
                 height: header.height,
@@ -69,6 +77,8 @@ impl GpuCompositor {
             self.target = Some((texture, shape));
         }
         self.upload_tiles();
+        let held = self.held.as_mut().expect("made with the first keyframe");
+        write_tiles(held, &self.decoded, header.tile_size);
         Ok(header)
     }
 

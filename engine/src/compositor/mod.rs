@@ -12,8 +12,10 @@ pub use cpu::CpuCompositor;
 pub use gpu::GpuCompositor;
 
 use crate::{
-    parse_update, DecodeError, DecodeLimits, DecodedTiles, GpuError, PixelFormat, UpdateHeader,
+    parse_update, DecodeError, DecodeLimits, DecodedTiles, FrameBuffer, GpuError, PixelFormat,
+    UpdateHeader, BYTES_PER_PIXEL,
 };
+use rayon::prelude::*;
 use thiserror::Error;
 
 /// Why an update was not applied. The frame is unchanged.
@@ -44,14 +46,31 @@ pub struct FrameShape {
     pub format: PixelFormat,
 }
 
-/// Parses and decodes `bytes` into `decoded`, and checks the update fits `current`.
-/// Returns the header and whether the frame must be (re)made at the update's shape.
+impl ApplyError {
+    /// Whether the update was well formed but needs what this receiver does not hold (a patch
+    /// of another tile than the one held): the stream goes on from a keyframe.
+    pub fn needs_keyframe(&self) -> bool {
+        matches!(
+            self,
+            Self::Decode(DecodeError::BaseMismatch { .. } | DecodeError::NoBase(_))
+        )
+    }
+}
+
+/// Parses and decodes `bytes` into `decoded`, patches applied to `held` (the frame as held
+/// now, in CPU memory), and checks the update fits it. Returns the header and whether the
+/// frame must be (re)made at the update's shape.
 fn decode_for(
     bytes: &[u8],
     limits: &DecodeLimits,
-    current: Option<FrameShape>,
+    held: Option<&FrameBuffer>,
     decoded: &mut DecodedTiles,
 ) -> Result<(UpdateHeader, bool), ApplyError> {
+    let current = held.map(|f| FrameShape {
+        width: f.width(),
+        height: f.height(),
+        format: f.format(),
+    });
     let update = parse_update(bytes, limits)?;
     let h = update.header;
     let shape = FrameShape {
@@ -73,6 +92,32 @@ fn decode_for(
             },
         });
     }
-    decoded.decode(&update)?;
+    decoded.decode(&update, held.map(|f| f.as_frame()).as_ref())?;
     Ok((h, reshape))
+}
+
+/// Writes the decoded tiles into `frame` (the update's size), band by band in parallel.
+fn write_tiles(frame: &mut FrameBuffer, decoded: &DecodedTiles, tile_size: u32) {
+    let stride = frame.stride();
+    let tile_size = tile_size as usize;
+    let tiles = decoded.tiles();
+    // Tiles are sorted by index, so each band's tiles are one run.
+    frame
+        .pixels_mut()
+        .par_chunks_mut(stride * tile_size)
+        .enumerate()
+        .for_each(|(row, band)| {
+            let y0 = (row * tile_size) as u32;
+            let start = tiles.partition_point(|t| t.rect.y < y0);
+            let end = tiles.partition_point(|t| t.rect.y <= y0);
+            for tile in &tiles[start..end] {
+                let r = tile.rect;
+                let len = r.width as usize * BYTES_PER_PIXEL;
+                let x0 = r.x as usize * BYTES_PER_PIXEL;
+                for (dy, src) in decoded.pixels(tile).chunks_exact(len).enumerate() {
+                    let at = dy * stride + x0;
+                    band[at..at + len].copy_from_slice(src);
+                }
+            }
+        });
 }

@@ -5,8 +5,7 @@ use super::{
     choose_backend, cpu::check_same_shape, BackendChoice, BackendRequest, CpuDiff, DiffBackend,
     DiffError, GpuDiff,
 };
-use crate::{CpuFrame, DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
-use rayon::prelude::*;
+use crate::{DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
 
 /// Keeps the previous frame (a CPU copy, or textures on the GPU) and diffs each new frame
 /// against it. The first frame, and the first after a change of size or format, is all dirty.
@@ -89,39 +88,11 @@ impl FrameDiffer {
                     }
                 };
                 let mask = diff.diff(grid, &prev.as_frame(), &current, hints)?;
-                copy_tiles(prev, &current, grid, &mask);
+                prev.copy_tiles_from(&current, grid, &mask);
                 Ok(mask)
             }
         }
     }
-}
-
-/// Copies the tiles of `mask` from `src` into `dst` (same size), band by band in parallel.
-fn copy_tiles(dst: &mut FrameBuffer, src: &CpuFrame<'_>, grid: &TileGrid, mask: &DirtyMask) {
-    if mask.none() {
-        return;
-    }
-    let stride = dst.stride();
-    let band_bytes = stride * grid.tile_size() as usize;
-    let cols = grid.cols() as usize;
-    dst.pixels_mut()
-        .par_chunks_mut(band_bytes)
-        .enumerate()
-        .for_each(|(row, band)| {
-            for col in 0..cols {
-                let index = row * cols + col;
-                if !mask.get(index) {
-                    continue;
-                }
-                let r = grid.tile_rect(index);
-                let (x0, len) = (r.x as usize * 4, r.width as usize * 4);
-                for dy in 0..r.height {
-                    let src_row = &src.row(r.y + dy)[x0..x0 + len];
-                    let at = dy as usize * stride + x0;
-                    band[at..at + len].copy_from_slice(src_row);
-                }
-            }
-        });
 }
 
 #[cfg(test)]

@@ -57,6 +57,11 @@ impl FrameChecksum {
         }
     }
 
+    /// Each tile's hash, in index order.
+    pub fn hashes(&self) -> &[u64] {
+        &self.hashes
+    }
+
     /// The checksum of the whole frame.
     pub fn value(&self) -> u64 {
         xxh3_64(bytemuck::cast_slice(&self.hashes))
@@ -85,7 +90,7 @@ mod tests {
             .unwrap();
         let mut decoded = DecodedTiles::new();
         decoded
-            .decode(&parse_update(&msg, &DecodeLimits::default()).unwrap())
+            .decode(&parse_update(&msg, &DecodeLimits::default()).unwrap(), None)
             .unwrap();
         let mut receiver = FrameChecksum::new(grid);
         receiver.update_from_tiles(&decoded);
