@@ -1,0 +1,292 @@
+//! Desktop workloads end to end, per tile codec: a sender process capturing a private Xvfb
+//! 1920x1080 screen driven by real X clients (xterm, xclock, xdotool), or the synthetic
+//! screen, and a headless receiver (CPU compositor) in this process. For each workload and
+//! codec set it reports updates a second, bytes an update, kB a second and the sender's CPU
+//! seconds a second, after a warm-up (so the first keyframe is not counted).
+//!
+//! `cargo bench -p tessera-benches --bench workload` prints the table for BENCHMARKS.md. Under
+//! `cargo test --benches` it runs one short row to prove it works.
+
+use std::process::Command;
+use std::time::Duration;
+use tessera_engine::stream::Identity;
+use tessera_engine::{system_tests_required, BackendRequest};
+use tessera_platform::xvfb::{run_on, Spawned, Xvfb};
+use tessera_receiver::{Receiver, ReceiverConfig};
+use tessera_sender::{Sender, SenderConfig};
+
+/// Set in the child process: `SOURCE CODECS`; it runs a sender and prints its join link.
+const SENDER_VAR: &str = "TESSERA_WORKLOAD_SENDER";
+
+/// The child: a sender of `source` with `codecs` on loopback until killed.
+fn sender_child(spec: &str) {
+    let (source, codecs) = spec.split_once(' ').expect("SOURCE CODECS");
+    let config = SenderConfig {
+        source: source.parse().expect("a source"),
+        width: 1920,
+        height: 1080,
+        fps: 60,
+        tile: 64,
+        diff: BackendRequest::Cpu,
+        codecs: tessera_sender::cli::parse_codecs(codecs).expect("codecs"),
+        ..SenderConfig::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sender = Sender::listen(
+            config,
+            "127.0.0.1:0".parse().unwrap(),
+            &Identity::generate().unwrap(),
+        )
+        .unwrap();
+        eprintln!("join: {}", sender.link().unwrap());
+        sender.run().await.unwrap();
+    });
+}
+
+/// CPU seconds (user + system) `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th of them.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    f.iter().sum::<u64>() as f64 / ticks
+}
+
+/// One measured row.
+struct Row {
+    updates_per_s: f64,
+    bytes_per_update: f64,
+    kb_per_s: f64,
+    sender_cpu: f64,
+    mismatches: u64,
+}
+
+/// Shares `source` with `codecs` from a child process for `warmup + seconds`, measuring over
+/// the last `seconds`.
+fn measure(source: &str, codecs: &str, warmup: f64, seconds: f64) -> Row {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.env(SENDER_VAR, format!("{source} {codecs}"));
+    let child = Spawned::start(command, "sender");
+    let link = child.wait_for("join: ");
+    let link = link.split_once("join: ").unwrap().1.trim().parse().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let receiver = Receiver::connect(
+            ReceiverConfig {
+                compositor: BackendRequest::Cpu,
+                ..ReceiverConfig::default()
+            },
+            link,
+        );
+        let (stats, stop) = (receiver.stats(), receiver.stop_handle());
+        let task = tokio::spawn(receiver.run());
+        tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+        let sample = || {
+            let s = stats.lock().unwrap();
+            (s.updates, s.bytes)
+        };
+        let (u0, b0, c0) = (sample().0, sample().1, cpu_seconds(child.child.id()));
+        tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+        let (u1, b1, c1) = (sample().0, sample().1, cpu_seconds(child.child.id()));
+        stop.stop();
+        let report = task.await.unwrap().unwrap();
+        let updates = (u1 - u0) as f64;
+        Row {
+            updates_per_s: updates / seconds,
+            bytes_per_update: if updates > 0.0 {
+                (b1 - b0) as f64 / updates
+            } else {
+                0.0
+            },
+            kb_per_s: (b1 - b0) as f64 / seconds / 1000.0,
+            sender_cpu: (c1 - c0) / seconds,
+            mismatches: report.stats.checksum_mismatches,
+        }
+    })
+}
+
+/// An X client for one workload, killed when dropped.
+fn client(display: &str, program: &str, args: &[&str]) -> Spawned {
+    let mut command = Command::new(program);
+    command.args(args).env("DISPLAY", display);
+    Spawned::start(command, "client")
+}
+
+/// Runs `act` over and over on a thread until the returned guard is dropped.
+struct Actor(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl Actor {
+    fn start(mut act: impl FnMut() + Send + 'static) -> Self {
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let r = running.clone();
+        let thread = std::thread::spawn(move || {
+            while r.load(std::sync::atomic::Ordering::Relaxed) {
+                act();
+            }
+        });
+        Self(running, Some(thread))
+    }
+}
+
+impl Drop for Actor {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sets up `workload` on the display; what it returns keeps it going until dropped.
+fn start_workload(display: &str, workload: &str) -> (Vec<Spawned>, Option<Actor>) {
+    let d = display.to_string();
+    match workload {
+        "idle" => (
+            vec![client(display, "xterm", &["-geometry", "80x24+100+100"])],
+            None,
+        ),
+        "typing" => {
+            let term = client(
+                display,
+                "xterm",
+                &["-geometry", "80x24+100+100", "-class", "TypeTerm"],
+            );
+            std::thread::sleep(Duration::from_millis(800));
+            // About 15 characters a second.
+            let actor = Actor::start(move || {
+                run_on(
+                    &d,
+                    "xdotool",
+                    &[
+                        "search",
+                        "--class",
+                        "TypeTerm",
+                        "windowfocus",
+                        "type",
+                        "--delay",
+                        "66",
+                        "hello tessera ",
+                    ],
+                );
+            });
+            (vec![term], Some(actor))
+        }
+        "scrolling" => {
+            // About 1000x700 pixels; 6 lines every 20 ms is about 300 lines a second.
+            let script = "i=0; while :; do seq $i $((i+5)); i=$((i+6)); sleep 0.02; done";
+            (
+                vec![client(
+                    display,
+                    "xterm",
+                    &["-geometry", "166x54+0+0", "-e", "sh", "-c", script],
+                )],
+                None,
+            )
+        }
+        "dragging" => {
+            let text = client(
+                display,
+                "xterm",
+                &[
+                    "-geometry",
+                    "166x54+0+0",
+                    "-e",
+                    "sh",
+                    "-c",
+                    "seq 1 60; sleep 1000",
+                ],
+            );
+            let clock = client(
+                display,
+                "xclock",
+                &["-geometry", "300x300+200+200", "-update", "1"],
+            );
+            std::thread::sleep(Duration::from_millis(800));
+            let mut step = 0u32;
+            // 30 moves a second over the text.
+            let actor = Actor::start(move || {
+                step = (step + 1) % 40;
+                let x = (200 + step * 10).to_string();
+                let started = std::time::Instant::now();
+                run_on(
+                    &d,
+                    "xdotool",
+                    &["search", "--class", "XClock", "windowmove", &x, "200"],
+                );
+                std::thread::sleep(Duration::from_millis(33).saturating_sub(started.elapsed()));
+            });
+            (vec![text, clock], Some(actor))
+        }
+        other => panic!("unknown workload {other}"),
+    }
+}
+
+const CODEC_SETS: [(&str, &str); 4] = [
+    ("lz4", "none"),
+    ("lz4+solid", "solid"),
+    ("lz4+patch", "patch"),
+    ("lz4+solid+patch", "solid,patch"),
+];
+
+fn print_row(workload: &str, codecs: &str, r: &Row) {
+    println!(
+        "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.3} | {} |",
+        r.updates_per_s, r.bytes_per_update, r.kb_per_s, r.sender_cpu, r.mismatches
+    );
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var(SENDER_VAR) {
+        return sender_child(&spec);
+    }
+    let bench = std::env::args().any(|a| a == "--bench");
+    let Some(x) = Xvfb::start(1920, 1080) else {
+        assert!(!system_tests_required(), "Xvfb is required here");
+        println!("workload: NOT RUN: no Xvfb");
+        return;
+    };
+    let source = format!("x11:{}", x.display);
+    if !bench {
+        let _typing = start_workload(&x.display, "typing");
+        let r = measure(&source, "solid,patch", 1.0, 1.0);
+        assert_eq!(r.mismatches, 0);
+        assert!(r.updates_per_s > 0.0, "no updates while typing");
+        println!(
+            "workload: test run ok ({:.0} B/update while typing)",
+            r.bytes_per_update
+        );
+        return;
+    }
+    let (warmup, seconds) = (2.0, 8.0);
+    println!(
+        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC).\n",
+        tessera_benches::machine()
+    );
+    println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | mismatches |\n|---|---|---|---|---|---|---|");
+    for workload in ["idle", "typing", "scrolling", "dragging"] {
+        let running = start_workload(&x.display, workload);
+        std::thread::sleep(Duration::from_millis(500));
+        for (name, codecs) in CODEC_SETS {
+            let r = measure(&source, codecs, warmup, seconds);
+            print_row(&format!("X11 {workload}"), name, &r);
+        }
+        drop(running);
+    }
+    for scene in ["typing", "scrolling", "dragging", "video", "idle"] {
+        for (name, codecs) in CODEC_SETS {
+            let r = measure(&format!("synthetic:{scene}"), codecs, warmup, seconds);
+            print_row(&format!("synthetic {scene}"), name, &r);
+        }
+    }
+}
