@@ -2,7 +2,8 @@
 //! 1920x1080 screen driven by real X clients (xterm, xclock, xdotool), or the synthetic
 //! screen, and a headless receiver (CPU compositor) in this process. For each workload and
 //! codec set it reports updates a second, bytes an update, kB a second and the sender's CPU
-//! seconds a second, after a warm-up (so the first keyframe is not counted).
+//! seconds a second, after a warm-up (so the first keyframe is not counted). Each row starts
+//! its workload afresh.
 //!
 //! `cargo bench -p tessera-benches --bench workload` prints the table for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs one short row to prove it works.
@@ -275,13 +276,14 @@ fn main() {
     );
     println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | mismatches |\n|---|---|---|---|---|---|---|");
     for workload in ["idle", "typing", "scrolling", "dragging"] {
-        let running = start_workload(&x.display, workload);
-        std::thread::sleep(Duration::from_millis(500));
         for (name, codecs) in CODEC_SETS {
+            // Each row starts the workload afresh, so every codec set sees the same screens.
+            let running = start_workload(&x.display, workload);
+            std::thread::sleep(Duration::from_millis(500));
             let r = measure(&source, codecs, warmup, seconds);
             print_row(&format!("X11 {workload}"), name, &r);
+            drop(running);
         }
-        drop(running);
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {
         for (name, codecs) in CODEC_SETS {

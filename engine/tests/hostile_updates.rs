@@ -270,6 +270,30 @@ fn each_hostile_field_gets_its_own_error() {
             |e| matches!(e, DecodeError::PatchRect { .. }),
         ),
         (
+            "rect codec in a keyframe",
+            update(
+                16,
+                16,
+                16,
+                0,
+                1,
+                &[(0, 4, patch(0, (0, 0, 1, 1), &[0x40, 0, 0, 0, 0]))],
+            ),
+            |e| matches!(e, DecodeError::PatchInKeyframe(0)),
+        ),
+        (
+            "rect codec past the tile",
+            update(
+                32,
+                32,
+                16,
+                0,
+                0,
+                &[(0, 4, patch(0, (0, 15, 1, 2), &[0x40]))],
+            ),
+            |e| matches!(e, DecodeError::PatchRect { .. }),
+        ),
+        (
             "empty patch rectangle",
             update(32, 32, 16, 0, 0, &[(0, 3, patch(0, (0, 0, 0, 4), &[0x40]))]),
             |e| matches!(e, DecodeError::PatchRect { .. }),

@@ -92,7 +92,8 @@ fn stream(
 
 /// Every codec set a sender may use: lz4 (and raw) alone, with solid, with patches, all.
 fn codec_sets() -> [TileEncoder; 4] {
-    let (solid, patch) = (TileCodec::Solid.bit(), TileCodec::Patch.bit());
+    let solid = TileCodec::Solid.bit();
+    let patch = TileCodec::Patch.bit() | TileCodec::Rect.bit();
     [0, solid, patch, solid | patch].map(|c| TileEncoder::default().with_codecs(c))
 }
 

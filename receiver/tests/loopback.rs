@@ -194,7 +194,8 @@ async fn a_wrong_secret_or_fingerprint_is_refused_before_any_pixel() {
 async fn patches_and_solid_tiles_cut_the_bytes_and_stay_exact() {
     let frames = 200;
     let mut bytes = Vec::new();
-    for codecs in [0, TileCodec::Solid.bit() | TileCodec::Patch.bit()] {
+    let all = TileCodec::ALL.iter().fold(0, |m, c| m | c.bit());
+    for codecs in [0, all] {
         let (sender, link) = share(SenderConfig {
             codecs,
             ..config(Scene::Typing, frames)

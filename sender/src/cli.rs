@@ -46,8 +46,8 @@ pub fn parse_region(s: &str) -> Result<Rect, String> {
     }
 }
 
-/// Parses a comma-separated list of the optional tile codecs (`solid`, `patch`), or `none`,
-/// into [`tessera_engine::TileCodec::bit`]s.
+/// Parses a comma-separated list of the optional tile codecs (`solid`; `patch`: patches and
+/// rects), or `none`, into [`tessera_engine::TileCodec::bit`]s.
 pub fn parse_codecs(s: &str) -> Result<u8, String> {
     use tessera_engine::TileCodec;
     if s.trim() == "none" {
@@ -55,7 +55,7 @@ pub fn parse_codecs(s: &str) -> Result<u8, String> {
     }
     s.split(',').try_fold(0u8, |bits, name| match name.trim() {
         "solid" => Ok(bits | TileCodec::Solid.bit()),
-        "patch" => Ok(bits | TileCodec::Patch.bit()),
+        "patch" => Ok(bits | TileCodec::Patch.bit() | TileCodec::Rect.bit()),
         other => Err(format!(
             "codec {other:?}: expected solid, patch (comma-separated) or none"
         )),
@@ -88,9 +88,13 @@ mod tests {
         for bad in ["640", "0x10", "x", "99999x10", "10x-1"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
-        use tessera_engine::TileCodec::{Patch, Solid};
-        assert_eq!(parse_codecs("solid,patch"), Ok(Solid.bit() | Patch.bit()));
-        assert_eq!(parse_codecs(" patch "), Ok(Patch.bit()));
+        use tessera_engine::TileCodec;
+        let patch = TileCodec::Patch.bit() | TileCodec::Rect.bit();
+        assert_eq!(
+            parse_codecs("solid,patch"),
+            Ok(TileCodec::Solid.bit() | patch)
+        );
+        assert_eq!(parse_codecs(" patch "), Ok(patch));
         assert_eq!(parse_codecs("none"), Ok(0));
         for bad in ["", "zstd", "solid,,patch", "none,solid"] {
             assert!(parse_codecs(bad).is_err(), "{bad}");

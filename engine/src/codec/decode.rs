@@ -127,7 +127,7 @@ fn decode_tile(
                 px.copy_from_slice(payload.data);
             }
         }
-        TileCodec::Patch => {
+        TileCodec::Patch | TileCodec::Rect => {
             let base = base.ok_or(DecodeError::NoBase(index))?;
             let header = PatchHeader::read(payload.data);
             base.copy_tile_canonical(rect, scratch);
@@ -145,10 +145,14 @@ fn decode_tile(
             scratch.resize(row * p.height as usize, 0);
             lz4_exact(index, &payload.data[PATCH_HEADER_LEN..], scratch)?;
             let stride = rect.width as usize * BYTES_PER_PIXEL;
-            for (dy, xor) in scratch.chunks_exact(row).enumerate() {
+            let xor = payload.codec == TileCodec::Patch;
+            for (dy, src) in scratch.chunks_exact(row).enumerate() {
                 let at = (p.y as usize + dy) * stride + p.x as usize * BYTES_PER_PIXEL;
-                for (d, x) in slot[at..at + row].iter_mut().zip(xor) {
-                    *d ^= x;
+                let dst = &mut slot[at..at + row];
+                if xor {
+                    dst.iter_mut().zip(src).for_each(|(d, x)| *d ^= x);
+                } else {
+                    dst.copy_from_slice(src);
                 }
             }
         }

@@ -22,6 +22,7 @@ pub struct EncodeStats {
     pub lz4_tiles: usize,
     pub raw_tiles: usize,
     pub solid_tiles: usize,
+    /// Patches and rects.
     pub patch_tiles: usize,
     /// Bytes of the tiles' pixels before compression.
     pub pixel_bytes: usize,
@@ -166,6 +167,7 @@ impl TileEncoder {
             grid,
             base,
             solid: self.uses(TileCodec::Solid),
+            rect: self.uses(TileCodec::Rect),
         };
         let mut stats = EncodeStats::default();
         if self.parallel && dirty.len() >= PARALLEL_MIN_TILES && rayon::current_num_threads() > 1 {
@@ -217,12 +219,14 @@ struct TileJob<'a> {
     grid: &'a TileGrid,
     base: Option<&'a PatchBase<'a>>,
     solid: bool,
+    /// Rects may stand in for patches.
+    rect: bool,
 }
 
 impl TileJob<'_> {
-    /// Appends tile `index`'s record to `out`: solid when it is one colour, a patch when the
-    /// receiver holds the tile and at most half of it changed, else lz4 (raw when lz4 does not
-    /// shrink it).
+    /// Appends tile `index`'s record to `out`: solid when it is one colour, a patch or rect
+    /// when the receiver holds the tile and the changes fit in at most half of it, else lz4
+    /// (raw when lz4 does not shrink it).
     fn encode(
         &self,
         index: u32,
@@ -244,14 +248,30 @@ impl TileJob<'_> {
             base.frame.copy_tile_canonical(&rect, &mut scratch.base);
             let changed =
                 changed_rect(tile, &scratch.base, rect.width).unwrap_or(Rect::new(0, 0, 1, 1));
-            if u64::from(changed.width) * u64::from(changed.height) * 2
-                <= u64::from(rect.width) * u64::from(rect.height)
-            {
-                xor_rect(tile, &mut scratch.base, rect.width, &changed);
-                let xor = &scratch.base;
+            let area = u64::from(changed.width) * u64::from(changed.height);
+            if area * 2 <= u64::from(rect.width) * u64::from(rect.height) {
+                // XOR where few pixels of the rectangle changed (zeros compress away); the new
+                // pixels themselves where most did (XOR of unrelated pictures is noise).
+                let differing = count_changed(tile, &scratch.base, rect.width, &changed);
+                let codec = if differing * 2 <= area || !self.rect {
+                    TileCodec::Patch
+                } else {
+                    TileCodec::Rect
+                };
+                pack_rect(
+                    tile,
+                    &mut scratch.base,
+                    rect.width,
+                    &changed,
+                    codec == TileCodec::Patch,
+                );
+                let packed_rect = &scratch.base;
                 let packed = &mut scratch.packed;
-                packed.resize(lz4_flex::block::get_maximum_output_size(xor.len()), 0);
-                let n = lz4_flex::block::compress_into(xor, packed)
+                packed.resize(
+                    lz4_flex::block::get_maximum_output_size(packed_rect.len()),
+                    0,
+                );
+                let n = lz4_flex::block::compress_into(packed_rect, packed)
                     .expect("the buffer has lz4's worst-case size");
                 let mut head = Vec::with_capacity(super::update::PATCH_HEADER_LEN);
                 PatchHeader {
@@ -259,7 +279,7 @@ impl TileJob<'_> {
                     rect: changed,
                 }
                 .write(&mut head);
-                write_record(out, index, TileCodec::Patch, &[&head, &packed[..n]]);
+                write_record(out, index, codec, &[&head, &packed[..n]]);
                 stats.patch_tiles += 1;
                 return;
             }
@@ -325,9 +345,29 @@ fn changed_rect(a: &[u8], b: &[u8], width: u32) -> Option<Rect> {
     ))
 }
 
-/// Replaces `base` (a packed tile `width` pixels wide) by `rect`'s pixels of `tile` XOR
-/// `base`, rows packed.
-fn xor_rect(tile: &[u8], base: &mut Vec<u8>, width: u32, rect: &Rect) {
+/// How many pixels of `rect` differ between the packed tiles `a` and `b` (`width` pixels a
+/// row).
+fn count_changed(a: &[u8], b: &[u8], width: u32, rect: &Rect) -> u64 {
+    let stride = width as usize * BYTES_PER_PIXEL;
+    let (x0, row) = (
+        rect.x as usize * BYTES_PER_PIXEL,
+        rect.width as usize * BYTES_PER_PIXEL,
+    );
+    (rect.y as usize..rect.bottom() as usize)
+        .map(|y| {
+            let at = y * stride + x0;
+            a[at..at + row]
+                .chunks_exact(BYTES_PER_PIXEL)
+                .zip(b[at..at + row].chunks_exact(BYTES_PER_PIXEL))
+                .filter(|(p, q)| p != q)
+                .count() as u64
+        })
+        .sum()
+}
+
+/// Replaces `base` (a packed tile `width` pixels wide) by `rect`'s pixels of `tile` — XOR
+/// `base` when `xor` — rows packed.
+fn pack_rect(tile: &[u8], base: &mut Vec<u8>, width: u32, rect: &Rect, xor: bool) {
     let stride = width as usize * BYTES_PER_PIXEL;
     let row = rect.width as usize * BYTES_PER_PIXEL;
     let x0 = rect.x as usize * BYTES_PER_PIXEL;
@@ -336,7 +376,11 @@ fn xor_rect(tile: &[u8], base: &mut Vec<u8>, width: u32, rect: &Rect) {
         let dst = dy * row;
         // The packed row lands at or before the row it reads: never overwritten before read.
         for i in 0..row {
-            base[dst + i] = tile[at + i] ^ base[at + i];
+            base[dst + i] = if xor {
+                tile[at + i] ^ base[at + i]
+            } else {
+                tile[at + i]
+            };
         }
     }
     base.truncate(row * rect.height as usize);
@@ -357,17 +401,24 @@ mod tests {
     }
 
     #[test]
-    fn xor_rect_packs_the_rectangle_in_place() {
+    fn pack_rect_packs_the_rectangle_in_place() {
         let tile: Vec<u8> = (0..4 * 4 * 4).map(|i| i as u8).collect();
         let mut base = vec![0u8; tile.len()];
         base[(4 + 1) * 4] = 0xFF; // (1, 1)
-        xor_rect(&tile, &mut base, 4, &Rect::new(1, 1, 2, 2));
+        let mut plain = base.clone();
+        pack_rect(&tile, &mut base, 4, &Rect::new(1, 1, 2, 2), true);
+        pack_rect(&tile, &mut plain, 4, &Rect::new(1, 1, 2, 2), false);
         let mut want = Vec::new();
         for (x, y) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
             let at = (y * 4 + x) * 4;
             want.extend_from_slice(&tile[at..at + 4]);
         }
+        assert_eq!(plain, want);
         want[0] ^= 0xFF;
         assert_eq!(base, want);
+        let mut other = tile.clone();
+        other[(4 + 1) * 4 + 2] ^= 1; // (1, 1): inside
+        other[(3 * 4 + 3) * 4] ^= 1; // (3, 3): outside
+        assert_eq!(count_changed(&tile, &other, 4, &Rect::new(0, 0, 2, 2)), 1);
     }
 }

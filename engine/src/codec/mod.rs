@@ -1,9 +1,10 @@
 //! The tile codec: dirty tiles packed into an update message ([`TileEncoder`]), and the strict
 //! reverse ([`parse_update`], [`DecodedTiles`]).
 //!
-//! Each tile goes solid when it is one colour, as a patch (a rectangle XOR the pixels the
-//! receiver holds, checked by their hash) when little of a held tile changed, else compressed
-//! with lz4 (block format), or raw when that does not shrink it.
+//! Each tile goes solid when it is one colour, as a patch or rect (a rectangle of the tile, XOR
+//! the pixels the receiver holds or as they are, over the held tile, which is checked by its
+//! hash) when little of a held tile changed, else compressed with lz4 (block format), or raw
+//! when that does not shrink it.
 //! Decoding checks every length, index and size against [`DecodeLimits`] before it allocates or
 //! writes anything, and answers bad input with a [`DecodeError`], never a panic.
 

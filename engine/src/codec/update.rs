@@ -21,6 +21,7 @@
 //! - 3 patch (deltas only): the XXH3-64 of the tile the receiver must hold (`u64`), a rectangle
 //!   inside the tile (`x, y, width, height: u16`), then one lz4 block that decompresses to the
 //!   rectangle's pixels XOR the held ones, rows packed. Everything outside it stays as held.
+//! - 4 rect (deltas only): as patch, but the block holds the rectangle's new pixels themselves.
 
 use crate::{PixelFormat, Rect, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
@@ -45,10 +46,13 @@ pub enum TileCodec {
     /// A rectangle of the tile XOR the pixels the receiver holds, as one lz4 block, checked
     /// against the hash of the held tile ([`PATCH_HEADER_LEN`] bytes of header first).
     Patch,
+    /// A rectangle of the tile's new pixels, as one lz4 block, over the held tile (checked by
+    /// its hash, as a patch).
+    Rect,
 }
 
 impl TileCodec {
-    pub const ALL: [TileCodec; 4] = [Self::Raw, Self::Lz4, Self::Solid, Self::Patch];
+    pub const ALL: [TileCodec; 5] = [Self::Raw, Self::Lz4, Self::Solid, Self::Patch, Self::Rect];
 
     pub fn wire_code(self) -> u8 {
         match self {
@@ -56,6 +60,7 @@ impl TileCodec {
             Self::Lz4 => 1,
             Self::Solid => 2,
             Self::Patch => 3,
+            Self::Rect => 4,
         }
     }
     pub fn from_wire_code(code: u8) -> Option<Self> {
@@ -65,13 +70,18 @@ impl TileCodec {
     pub fn bit(self) -> u8 {
         1 << self.wire_code()
     }
+
+    /// Whether the codec changes part of a tile the receiver holds.
+    pub fn patches(self) -> bool {
+        matches!(self, Self::Patch | Self::Rect)
+    }
 }
 
 /// Bytes of a patch payload before its lz4 block: base hash `u64`, then x, y, width, height
 /// as `u16`.
 pub const PATCH_HEADER_LEN: usize = 16;
 
-/// The header of a [`TileCodec::Patch`] payload.
+/// The header of a [`TileCodec::Patch`] or [`TileCodec::Rect`] payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PatchHeader {
     /// XXH3-64 of the canonical pixels of the tile the patch applies to.
@@ -344,7 +354,7 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
             TileCodec::Lz4 => (max_lz4(tile_bytes), len > 0 && len <= max_lz4(tile_bytes)),
             TileCodec::Solid => (4, len == 4),
             // The rectangle is checked once the header is read; this bounds the whole tile.
-            TileCodec::Patch => {
+            TileCodec::Patch | TileCodec::Rect => {
                 let most = PATCH_HEADER_LEN + max_lz4(tile_bytes);
                 (most, len > PATCH_HEADER_LEN && len <= most)
             }
@@ -358,7 +368,7 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
             });
         }
         let data = r.take(len, "tile payload")?;
-        if codec == TileCodec::Patch {
+        if codec.patches() {
             if keyframe {
                 return Err(DecodeError::PatchInKeyframe(index));
             }
