@@ -233,11 +233,12 @@ fn start_workload(display: &str, workload: &str) -> (Vec<Spawned>, Option<Actor>
     }
 }
 
-const CODEC_SETS: [(&str, &str); 4] = [
+const CODEC_SETS: [(&str, &str); 5] = [
     ("lz4", "none"),
     ("lz4+solid", "solid"),
     ("lz4+patch", "patch"),
-    ("lz4+solid+patch", "solid,patch"),
+    ("lz4+scroll", "scroll"),
+    ("all", "solid,patch,scroll"),
 ];
 
 fn print_row(workload: &str, codecs: &str, r: &Row) {
@@ -260,7 +261,7 @@ fn main() {
     let source = format!("x11:{}", x.display);
     if !bench {
         let _typing = start_workload(&x.display, "typing");
-        let r = measure(&source, "solid,patch", 1.0, 1.0);
+        let r = measure(&source, "solid,patch,scroll", 1.0, 1.0);
         assert_eq!(r.mismatches, 0);
         assert!(r.updates_per_s > 0.0, "no updates while typing");
         println!(

@@ -25,14 +25,15 @@ mod tile_grid;
 mod window_surface;
 
 pub use codec::{
-    parse_update, DecodeError, DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats,
-    PatchBase, PatchHeader, TileCodec, TileEncoder, TilePayload, Update, UpdateHeader,
+    apply_copies, hash_rect, parse_update, CopyRect, CopyUndo, DecodeError, DecodeLimits,
+    DecodedTile, DecodedTiles, EncodeError, EncodeStats, PatchBase, PatchHeader, TileCodec,
+    TileEncoder, TilePayload, Update, UpdateHeader, COPIES_CAPABILITY, COPY_LEN, MAX_COPIES,
     PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
-    choose_backend, BackendChoice, BackendRequest, CpuDiff, DiffBackend, DiffError, FrameDiffer,
-    GpuDiff,
+    choose_backend, detect_vertical_scroll, BackendChoice, BackendRequest, CpuDiff, DiffBackend,
+    DiffError, FrameDiffer, GpuDiff,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

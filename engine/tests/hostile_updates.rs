@@ -39,6 +39,7 @@ fn valid_updates() -> (Vec<u8>, Vec<u8>) {
         frame: before.as_frame(),
         hashes: hashes.hashes(),
         held: &all,
+        copies: &[],
     };
     let mut delta = Vec::new();
     let stats = enc
@@ -87,6 +88,52 @@ fn solid_keyframe() -> Vec<u8> {
         .unwrap();
     assert_eq!(stats.solid_tiles, grid.tile_count());
     key
+}
+
+/// A keyframe of the scrolling scene at 320x200 and a delta that starts with the scroll's copy.
+fn scroll_updates() -> (Vec<u8>, Vec<u8>) {
+    let mut s = SyntheticSource::new(Scene::Scrolling, 320, 200, PixelFormat::Bgra8).unwrap();
+    let grid = TileGrid::new(320, 200, 32).unwrap();
+    let enc = TileEncoder::default();
+    for _ in 0..20 {
+        s.advance();
+    }
+    let mut key = Vec::new();
+    enc.encode_keyframe(&s.frame(), &grid, 0, &mut key).unwrap();
+    let before = s.frame_buffer().clone();
+    let all = DirtyMask::full(grid.tile_count());
+    let mut sum = FrameChecksum::new(grid);
+    sum.update_from_frame(&before.as_frame(), &all);
+    s.advance();
+    let mask = tessera_engine::CpuDiff::default()
+        .diff(&grid, &before.as_frame(), &s.frame(), None)
+        .unwrap();
+    let p = common::plan(&enc, &before, &sum, &s.frame(), &grid, &mask);
+    assert_eq!(p.copies.len(), 1, "the scroll is found");
+    let base = PatchBase {
+        frame: p.after.as_frame(),
+        hashes: &p.hashes,
+        held: &all,
+        copies: &p.copies,
+    };
+    let mut delta = Vec::new();
+    enc.encode_delta(&s.frame(), &grid, &p.tiles, Some(&base), 1, &mut delta)
+        .unwrap();
+    (key, delta)
+}
+
+/// `copies` as an update's copy section: count, then each command.
+fn with_copies(mut update: Vec<u8>, copies: &[[u16; 6]], count: u8) -> Vec<u8> {
+    update[23] |= 2;
+    let mut section = vec![count];
+    for c in copies {
+        for v in c {
+            section.extend_from_slice(&v.to_le_bytes());
+        }
+        section.extend_from_slice(&0u64.to_le_bytes());
+    }
+    update.splice(UPDATE_HEADER_LEN..UPDATE_HEADER_LEN, section);
+    update
 }
 
 /// Decodes `bytes` with the first typing frame held (used where the sizes match).
@@ -372,6 +419,45 @@ fn each_hostile_field_gets_its_own_error() {
             },
         ),
         (
+            "copy in a keyframe",
+            with_copies(update(32, 32, 16, 0, 1, &[]), &[[0, 0, 4, 4, 8, 8]], 1),
+            |e| matches!(e, DecodeError::CopyCount(1)),
+        ),
+        (
+            "no copies behind the flag",
+            with_copies(update(32, 32, 16, 0, 0, &[]), &[], 0),
+            |e| matches!(e, DecodeError::CopyCount(0)),
+        ),
+        (
+            "17 copies",
+            with_copies(update(32, 32, 16, 0, 0, &[]), &[[0, 0, 1, 1, 1, 1]; 17], 17),
+            |e| matches!(e, DecodeError::CopyCount(17)),
+        ),
+        (
+            "copy destination past the edge",
+            with_copies(update(32, 32, 16, 0, 0, &[]), &[[0, 0, 8, 8, 30, 0]], 1),
+            |e| matches!(e, DecodeError::CopyBounds { copy: 0, .. }),
+        ),
+        (
+            "empty copy",
+            with_copies(update(32, 32, 16, 0, 0, &[]), &[[0, 0, 0, 8, 3, 0]], 1),
+            |e| matches!(e, DecodeError::CopyBounds { .. }),
+        ),
+        (
+            "copies moving more than the frame",
+            with_copies(
+                update(32, 32, 16, 0, 0, &[]),
+                &[[0, 0, 32, 32, 0, 0], [0, 0, 1, 1, 2, 2]],
+                2,
+            ),
+            |e| matches!(e, DecodeError::CopyArea(1025)),
+        ),
+        (
+            "copy section cut short",
+            with_copies(update(32, 32, 16, 0, 0, &[]), &[[0, 0, 1, 1, 2, 2]], 2),
+            |e| matches!(e, DecodeError::Truncated { .. }),
+        ),
+        (
             "too many tiles",
             {
                 let mut m = update(32, 32, 16, 0, 0, &[]);
@@ -484,10 +570,16 @@ proptest! {
     fn mutated_updates_decode_or_fail_cleanly(
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<Option<usize>>(),
-        which in 0..3usize,
+        which in 0..4usize,
     ) {
         let (key, delta) = valid_updates();
-        let mut msg = [key.clone(), delta, solid_keyframe()][which].clone();
+        let (scroll_key, scroll_delta) = scroll_updates();
+        let (key, mut msg) = match which {
+            0 => (key.clone(), key),
+            1 => (key, delta),
+            2 => (key, solid_keyframe()),
+            _ => (scroll_key, scroll_delta),
+        };
         for (at, byte) in flips {
             let i = at % msg.len();
             msg[i] ^= byte;
@@ -544,6 +636,47 @@ fn a_patch_of_a_tile_the_receiver_does_not_hold_asks_for_a_keyframe_and_changes_
     assert!(!bad.needs_keyframe());
 
     // The GPU compositor checks patches against its own copy the same way.
+    let Some(ctx) = common::gpu() else { return };
+    let mut g = GpuCompositor::new(&ctx, DecodeLimits::default());
+    g.apply(&wrong_key).unwrap();
+    assert!(g.apply(&delta).unwrap_err().needs_keyframe());
+    assert_eq!(g.read_back().unwrap().unwrap(), before);
+    g.apply(&key).unwrap();
+    g.apply(&delta).unwrap();
+    assert_eq!(&g.read_back().unwrap().unwrap(), c.frame().unwrap());
+}
+
+#[test]
+fn a_copy_of_pixels_the_receiver_does_not_hold_asks_for_a_keyframe_and_changes_nothing() {
+    let (key, delta) = scroll_updates();
+    // Same size, other pixels: the typing scene at 320x200.
+    let other = SyntheticSource::new(Scene::Typing, 320, 200, PixelFormat::Bgra8).unwrap();
+    let mut wrong_key = Vec::new();
+    TileEncoder::default()
+        .encode_keyframe(
+            &other.frame(),
+            &TileGrid::new(320, 200, 32).unwrap(),
+            0,
+            &mut wrong_key,
+        )
+        .unwrap();
+    let mut c = CpuCompositor::new(DecodeLimits::default());
+    c.apply(&wrong_key).unwrap();
+    let before = c.frame().unwrap().clone();
+    let err = c.apply(&delta).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ApplyError::Decode(DecodeError::CopySourceMismatch { copy: 0, .. })
+        ),
+        "{err}"
+    );
+    assert!(err.needs_keyframe());
+    assert_eq!(c.frame().unwrap(), &before, "never a wrong picture");
+    c.apply(&key).unwrap();
+    c.apply(&delta).unwrap();
+    assert!(!c.copied().is_empty());
+
     let Some(ctx) = common::gpu() else { return };
     let mut g = GpuCompositor::new(&ctx, DecodeLimits::default());
     g.apply(&wrong_key).unwrap();

@@ -1,15 +1,15 @@
 //! diff -> encode -> decode -> composite reproduces every frame of every synthetic scene
 //! bit-exactly, on both compositors, with every tile codec (patches of the previous frame
-//! included), and over long sequences of random edits.
+//! and scroll copies included), and over long sequences of random edits.
 
 mod common;
 
-use common::{gpu, Rng};
+use common::{gpu, plan, Rng};
 use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
     CpuCompositor, CpuDiff, DecodeLimits, DiffBackend, DirtyMask, EncodeStats, Frame, FrameBuffer,
     FrameDiffer, GpuCompositor, PatchBase, PixelFormat, Rect, Scene, SyntheticSource, TileCodec,
-    TileEncoder, TileGrid,
+    TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 
 const FRAMES: u64 = 120;
@@ -27,12 +27,13 @@ fn stream(
     encoder: TileEncoder,
     mut apply: impl FnMut(&[u8]),
     mut composited: impl FnMut() -> tessera_engine::FrameBuffer,
-) -> EncodeStats {
+) -> (EncodeStats, usize) {
     let mut source = SyntheticSource::new(scene, w, h, format).unwrap();
     let grid = TileGrid::new(w, h, tile).unwrap();
     let mut message = Vec::new();
     let mut dirty_total = 0;
     let mut used = EncodeStats::default();
+    let mut copies = 0;
     let mut previous = source.frame_buffer().clone();
     let mut sum = FrameChecksum::new(grid);
     let held = DirtyMask::full(grid.tile_count());
@@ -51,16 +52,19 @@ fn stream(
                 .encode_keyframe(&source.frame(), &grid, seq, &mut message)
                 .unwrap()
         } else {
+            let p = plan(&encoder, &previous, &sum, &source.frame(), &grid, &mask);
+            copies += p.copies.len();
             let base = PatchBase {
-                frame: previous.as_frame(),
-                hashes: sum.hashes(),
+                frame: p.after.as_frame(),
+                hashes: &p.hashes,
                 held: &held,
+                copies: &p.copies,
             };
             encoder
                 .encode_delta(
                     &source.frame(),
                     &grid,
-                    &mask,
+                    &p.tiles,
                     Some(&base),
                     seq,
                     &mut message,
@@ -87,14 +91,15 @@ fn stream(
     } else {
         assert!(dirty_total > grid.tile_count(), "{scene:?} sent no deltas");
     }
-    used
+    (used, copies)
 }
 
 /// Every codec set a sender may use: lz4 (and raw) alone, with solid, with patches, all.
 fn codec_sets() -> [TileEncoder; 4] {
     let solid = TileCodec::Solid.bit();
     let patch = TileCodec::Patch.bit() | TileCodec::Rect.bit();
-    [0, solid, patch, solid | patch].map(|c| TileEncoder::default().with_codecs(c))
+    [0, solid, patch, solid | patch | COPIES_CAPABILITY]
+        .map(|c| TileEncoder::default().with_codecs(c))
 }
 
 #[test]
@@ -106,7 +111,7 @@ fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
             let mut differ = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
             let mut compositor = CpuCompositor::new(DecodeLimits::default());
             let comp = std::cell::RefCell::new(&mut compositor);
-            let stats = stream(
+            let (stats, copies) = stream(
                 scene,
                 format,
                 (1021, 767, 64),
@@ -119,6 +124,13 @@ fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
                 || comp.borrow().frame().unwrap().clone(),
             );
             used.add(&stats);
+            if scene == Scene::Scrolling {
+                assert_eq!(
+                    copies > 0,
+                    encoder.codecs() & COPIES_CAPABILITY != 0,
+                    "scrolls copied: {copies}"
+                );
+            }
         }
         let uses = |codec: TileCodec| encoder.codecs() & codec.bit() != 0;
         assert_eq!(used.solid_tiles > 0, uses(TileCodec::Solid), "{used:?}");
@@ -134,7 +146,7 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
         let format = PixelFormat::ALL[(i + 1) % 4];
         let mut differ = FrameDiffer::new(DiffBackend::Gpu, Some(&ctx)).unwrap();
         let compositor = std::cell::RefCell::new(GpuCompositor::new(&ctx, DecodeLimits::default()));
-        stream(
+        let (_, copies) = stream(
             scene,
             format,
             (803, 601, 32),
@@ -146,6 +158,7 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
             },
             || compositor.borrow_mut().read_back().unwrap().unwrap(),
         );
+        assert!(scene != Scene::Scrolling || copies > 0, "no scroll copied");
     }
 }
 
@@ -188,7 +201,24 @@ fn random_edit(f: &mut FrameBuffer, rng: &mut Rng) {
     );
     let r = r.intersection(&Rect::new(0, 0, w, h)).unwrap();
     let stride = f.stride();
-    let kind = rng.below(4);
+    let kind = rng.below(5);
+    if kind == 4 {
+        // A vertical scroll of the area by a few rows; the rows it exposes get noise.
+        let shift = 1 + rng.below(r.height.min(24));
+        let src = f.clone();
+        let stride = f.stride();
+        let row = r.width as usize * 4;
+        for y in r.y..r.bottom() {
+            let at = y as usize * stride + r.x as usize * 4;
+            if y + shift < r.bottom() {
+                let from = (y + shift) as usize * stride + r.x as usize * 4;
+                f.pixels_mut()[at..at + row].copy_from_slice(&src.pixels()[from..from + row]);
+            } else {
+                rng.fill(&mut f.pixels_mut()[at..at + row]);
+            }
+        }
+        return;
+    }
     let colour = (rng.next() as u32).to_le_bytes();
     let (dx, dy) = (rng.below(w - r.width + 1), rng.below(h - r.height + 1));
     let src = f.clone();
@@ -216,6 +246,7 @@ fn random_edit(f: &mut FrameBuffer, rng: &mut Rng) {
 #[test]
 fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
     let mut used = EncodeStats::default();
+    let mut copies = 0;
     for seed in 0..8u64 {
         let mut rng = Rng(seed);
         let (w, h) = (17 + rng.below(300), 17 + rng.below(200));
@@ -250,17 +281,26 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
                 }
             }
             let encoder = codec_sets()[rng.below(4) as usize];
+            let p = plan(&encoder, &previous, &sum, &frame.as_frame(), &grid, &mask);
+            copies += p.copies.len();
+            if !p.copies.is_empty() {
+                // What the copy writes, the receiver holds as `p.after`.
+                for t in grid.tiles_touching(&[p.copies[0].dst()]).iter() {
+                    held.set(t);
+                }
+            }
             let base = PatchBase {
-                frame: previous.as_frame(),
-                hashes: sum.hashes(),
+                frame: p.after.as_frame(),
+                hashes: &p.hashes,
                 held: &held,
+                copies: &p.copies,
             };
             message.clear();
             let stats = encoder
                 .encode_delta(
                     &frame.as_frame(),
                     &grid,
-                    &mask,
+                    &p.tiles,
                     Some(&base),
                     seq,
                     &mut message,
@@ -283,4 +323,5 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
     ] {
         assert!(n > 0, "no {name} tiles in {used:?}");
     }
+    assert!(copies > 0, "no scroll found in the random edits");
 }

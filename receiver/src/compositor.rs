@@ -3,7 +3,7 @@
 
 use tessera_engine::{
     choose_backend, ApplyError, BackendRequest, CpuCompositor, DecodeLimits, DecodedTiles,
-    DiffBackend, FrameBuffer, GpuCompositor, GpuContext, GpuError, UpdateHeader,
+    DiffBackend, FrameBuffer, GpuCompositor, GpuContext, GpuError, Rect, UpdateHeader,
 };
 
 pub enum Compositor {
@@ -40,6 +40,22 @@ impl Compositor {
         match self {
             Self::Cpu(c) => c.decoded(),
             Self::Gpu(g) => g.decoded(),
+        }
+    }
+
+    /// Where the last update's copies wrote.
+    pub fn copied(&self) -> &[Rect] {
+        match self {
+            Self::Cpu(c) => c.copied(),
+            Self::Gpu(g) => g.copied(),
+        }
+    }
+
+    /// The frame as held in CPU memory (the GPU compositor keeps a copy beside its texture).
+    pub fn held(&self) -> Option<&FrameBuffer> {
+        match self {
+            Self::Cpu(c) => c.frame(),
+            Self::Gpu(g) => g.held(),
         }
     }
 

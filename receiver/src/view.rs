@@ -288,6 +288,9 @@ async fn receive(
                 _ => checksum.insert(FrameChecksum::new(grid)),
             };
             sum.update_from_tiles(compositor.decoded());
+            if let (false, Some(frame)) = (compositor.copied().is_empty(), compositor.held()) {
+                sum.update_from_frame(&frame.as_frame(), &grid.tiles_touching(compositor.copied()));
+            }
             Ok(Some((h, sum.value() == header.checksum)))
         })?;
         let Some(applied) = applied else {

@@ -85,6 +85,9 @@ async fn stream_every_scene(compositor: BackendRequest) {
         if matches!(scene, Scene::Typing | Scene::Dragging) {
             assert!(sent.tiles.patch > 0, "{scene:?}: {:?}", sent.tiles);
         }
+        if scene == Scene::Scrolling {
+            assert!(sent.tiles.copies > 0, "{scene:?}: {:?}", sent.tiles);
+        }
         assert_eq!(
             report.stats.updates, sent.updates,
             "{scene:?}: every update sent was applied"
@@ -223,10 +226,18 @@ async fn patches_and_solid_tiles_cut_the_bytes_and_stay_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
+    // Dragging (patches of what each viewer holds) and scrolling (copies, for the viewers that
+    // hold what they read).
+    for scene in [Scene::Dragging, Scene::Scrolling] {
+        viewers_at_their_own_pace(scene).await;
+    }
+}
+
+async fn viewers_at_their_own_pace(scene: Scene) {
     let frames = 240;
     let (sender, link) = share(SenderConfig {
         fps: 120,
-        ..config(Scene::Dragging, frames)
+        ..config(scene, frames)
     });
     let cpu = ReceiverConfig {
         compositor: BackendRequest::Cpu,
@@ -251,15 +262,15 @@ async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
         late.await.unwrap().unwrap(),
     );
     let sent = sender.await.unwrap().unwrap();
-    let want = expected(Scene::Dragging, frames);
+    let want = expected(scene, frames);
     for (name, r) in [("fast", &fast), ("slow", &slow), ("late", &late)] {
-        assert_eq!(r.stats.checksum_mismatches, 0, "{name}");
-        assert_eq!(r.stats.unapplied_updates, 0, "{name}");
+        assert_eq!(r.stats.checksum_mismatches, 0, "{scene:?} {name}");
+        assert_eq!(r.stats.unapplied_updates, 0, "{scene:?} {name}");
         assert!(
             r.last_frame.as_ref().unwrap() == &want,
-            "{name} did not converge to the last frame"
+            "{scene:?} {name} did not converge to the last frame"
         );
-        assert_eq!(r.stats.keyframes, 1, "{name}");
+        assert_eq!(r.stats.keyframes, 1, "{scene:?} {name}");
     }
     assert!(
         slow.stats.updates * 2 < fast.stats.updates,

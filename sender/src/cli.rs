@@ -46,8 +46,9 @@ pub fn parse_region(s: &str) -> Result<Rect, String> {
     }
 }
 
-/// Parses a comma-separated list of the optional tile codecs (`solid`; `patch`: patches and
-/// rects), or `none`, into [`tessera_engine::TileCodec::bit`]s.
+/// Parses a comma-separated list of the optional codecs (`solid`; `patch`: patches and rects;
+/// `scroll`: copy commands for scrolled areas), or `none`, into
+/// [`tessera_engine::TileCodec::bit`]s and [`tessera_engine::COPIES_CAPABILITY`].
 pub fn parse_codecs(s: &str) -> Result<u8, String> {
     use tessera_engine::TileCodec;
     if s.trim() == "none" {
@@ -56,8 +57,9 @@ pub fn parse_codecs(s: &str) -> Result<u8, String> {
     s.split(',').try_fold(0u8, |bits, name| match name.trim() {
         "solid" => Ok(bits | TileCodec::Solid.bit()),
         "patch" => Ok(bits | TileCodec::Patch.bit() | TileCodec::Rect.bit()),
+        "scroll" => Ok(bits | tessera_engine::COPIES_CAPABILITY),
         other => Err(format!(
-            "codec {other:?}: expected solid, patch (comma-separated) or none"
+            "codec {other:?}: expected solid, patch, scroll (comma-separated) or none"
         )),
     })
 }
@@ -95,6 +97,10 @@ mod tests {
             Ok(TileCodec::Solid.bit() | patch)
         );
         assert_eq!(parse_codecs(" patch "), Ok(patch));
+        assert_eq!(
+            parse_codecs("scroll"),
+            Ok(tessera_engine::COPIES_CAPABILITY)
+        );
         assert_eq!(parse_codecs("none"), Ok(0));
         for bad in ["", "zstd", "solid,,patch", "none,solid"] {
             assert!(parse_codecs(bad).is_err(), "{bad}");

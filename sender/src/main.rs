@@ -65,10 +65,11 @@ struct Args {
     /// Leave the mouse pointer out of captured frames.
     #[arg(long)]
     no_cursor: bool,
-    /// Tile codecs to use besides lz4 and raw, where the viewer takes them: `solid` (one
-    /// colour in 4 bytes), `patch` (the changed rectangle XOR what the viewer holds); `none`
-    /// for lz4 alone.
-    #[arg(long, value_name = "LIST", default_value = "solid,patch", value_parser = tessera_sender::cli::parse_codecs)]
+    /// Codecs to use besides lz4 and raw, where the viewer takes them: `solid` (one colour in
+    /// 4 bytes), `patch` (the changed rectangle of a tile over what the viewer holds),
+    /// `scroll` (a scrolled area moved by a copy, then only the new rows); `none` for lz4
+    /// alone.
+    #[arg(long, value_name = "LIST", default_value = "solid,patch,scroll", value_parser = tessera_sender::cli::parse_codecs)]
     codecs: u8,
     /// Write counters as JSON here when done.
     #[arg(long)]

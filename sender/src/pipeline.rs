@@ -16,8 +16,9 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    BackendRequest, CpuFrame, DecodeLimits, DiffError, DirtyMask, EncodeError, Frame, FrameBuffer,
-    FrameDiffer, GridError, PatchBase, Rect, TileCodec, TileEncoder, TileGrid,
+    apply_copies, detect_vertical_scroll, BackendRequest, CopyRect, CpuFrame, DecodeLimits,
+    DiffError, DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, GridError, PatchBase, Rect,
+    TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 use thiserror::Error;
 
@@ -420,6 +421,123 @@ impl PreviousFrame {
     }
 }
 
+/// A scroll found between the previous frame and the current one: the copy, the previous
+/// frame as the copy leaves it (and its tile hashes), and the tiles the copy reads or writes.
+struct Scrolled {
+    copy: CopyRect,
+    after: PreviousFrame,
+    touched: DirtyMask,
+    written: DirtyMask,
+}
+
+impl Scrolled {
+    /// Looks for a scroll from `previous` to `frame` inside `mask`; keeps it when the copy
+    /// makes at least one dirty tile right (`current`: the frame's tile hashes).
+    fn detect(
+        previous: &PreviousFrame,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        mask: &DirtyMask,
+        current: &[u64],
+    ) -> Option<Self> {
+        let p = &previous.frame;
+        if (p.width(), p.height(), p.format()) != (frame.width(), frame.height(), frame.format())
+            || previous.hashes.len() != grid.tile_count()
+        {
+            return None;
+        }
+        let copy = detect_vertical_scroll(&p.as_frame(), frame, grid, mask)?;
+        let mut after = p.clone();
+        apply_copies(&mut after, &[copy]).ok()?;
+        let written = grid.tiles_touching(&[copy.dst()]);
+        let mut sum = FrameChecksum::from_hashes(*grid, previous.hashes.clone());
+        sum.update_from_frame(&after.as_frame(), &written);
+        let hashes = sum.hashes().to_vec();
+        if !written
+            .iter()
+            .any(|t| mask.get(t) && hashes[t] == current[t])
+        {
+            return None;
+        }
+        Some(Self {
+            copy,
+            after: PreviousFrame {
+                frame: after,
+                hashes,
+            },
+            touched: grid.tiles_touching(&[copy.src, copy.dst()]),
+            written,
+        })
+    }
+}
+
+/// How one delta goes to one viewer.
+struct DeltaPlan<'a> {
+    /// The tiles to send.
+    tiles: DirtyMask,
+    /// What the viewer holds once the copy (if any) is applied, and which of `tiles` it holds
+    /// as that frame has them (they may go as patches).
+    base: Option<(&'a PreviousFrame, DirtyMask)>,
+    /// The scroll, when the viewer holds every pixel it touches.
+    copy: Option<&'a Scrolled>,
+}
+
+impl<'a> DeltaPlan<'a> {
+    /// Plans the update of the tiles `pending` for `viewer`; `current`: the frame's tile hashes.
+    fn new(
+        pending: &DirtyMask,
+        viewer: &Viewer,
+        previous: Option<&'a PreviousFrame>,
+        scrolled: Option<&'a Scrolled>,
+        current: &[u64],
+    ) -> Self {
+        let tiles = pending.len();
+        let Some(prev) = previous.filter(|p| {
+            p.hashes.len() == tiles && viewer.holds.len() == tiles && current.len() == tiles
+        }) else {
+            return Self {
+                tiles: pending.clone(),
+                base: None,
+                copy: None,
+            };
+        };
+        let holds_previous = |t: usize| viewer.holds[t] == prev.hashes[t];
+        let scroll = scrolled.filter(|sc| {
+            viewer.encoder.codecs() & COPIES_CAPABILITY != 0
+                && sc.touched.iter().all(holds_previous)
+        });
+        let Some(sc) = scroll else {
+            let mut held = DirtyMask::new(tiles);
+            for t in pending.iter().filter(|&t| holds_previous(t)) {
+                held.set(t);
+            }
+            return Self {
+                tiles: pending.clone(),
+                base: Some((prev, held)),
+                copy: None,
+            };
+        };
+        // After the copy the viewer holds `sc.after`; the tiles it writes go only where the
+        // copy did not already make them right.
+        let (mut send, mut held) = (DirtyMask::new(tiles), DirtyMask::new(tiles));
+        for t in pending.iter().chain(sc.written.iter()) {
+            let written = sc.written.get(t);
+            if written && sc.after.hashes[t] == current[t] {
+                continue;
+            }
+            send.set(t);
+            if written || viewer.holds[t] == sc.after.hashes[t] {
+                held.set(t);
+            }
+        }
+        Self {
+            tiles: send,
+            base: Some((&sc.after, held)),
+            copy: Some(sc),
+        }
+    }
+}
+
 /// What an encoded update depends on, so viewers that need the same one share it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct EncodeKey {
@@ -427,6 +545,8 @@ struct EncodeKey {
     codecs: u8,
     /// The tiles sent as patches of the previous frame, if any may be.
     patchable: Option<DirtyMask>,
+    /// Whether the update starts with the frame's scroll.
+    scrolled: bool,
 }
 
 /// The capture thread: paces frames, diffs them, and hands each ready viewer what it needs.
@@ -454,6 +574,8 @@ fn capture_loop(
     // The frame before the current one, and the tiles that changed since it.
     let mut previous: Option<PreviousFrame> = None;
     let mut last_mask: Option<DirtyMask> = None;
+    // The scroll from the previous frame to the current one, if one was found.
+    let mut scrolled: Option<Scrolled> = None;
     let mut pacing = Pacing {
         source_changes: Vec::new(),
         paused: false,
@@ -592,6 +714,10 @@ fn capture_loop(
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
+            scrolled = previous
+                .as_ref()
+                .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
+                .and_then(|p| Scrolled::detect(p, &frame, &g, &mask, sum.hashes()));
             captured += 1;
             header.sequence += 1;
             broadcaster.on_frame(&mask);
@@ -628,26 +754,23 @@ fn capture_loop(
             let Some(viewer) = viewers.get(&id) else {
                 continue;
             };
-            // Tiles the viewer holds as the previous frame has them may go as patches of it.
-            let base = match (&send, &previous) {
-                (Send::Delta(mask), Some(p))
-                    if blank.is_none()
-                        && viewer.encoder.codecs() & TileCodec::Patch.bit() != 0
-                        && p.hashes.len() == g.tile_count()
-                        && viewer.holds.len() == g.tile_count() =>
-                {
-                    let mut held = DirtyMask::new(g.tile_count());
-                    for i in mask.iter().filter(|&i| viewer.holds[i] == p.hashes[i]) {
-                        held.set(i);
-                    }
-                    Some((p, held))
-                }
+            let plan = match &send {
+                Send::Delta(pending) if blank.is_none() => Some(DeltaPlan::new(
+                    pending,
+                    viewer,
+                    previous.as_ref(),
+                    scrolled.as_ref(),
+                    hashes,
+                )),
                 _ => None,
             };
             let key = EncodeKey {
                 send: send.clone(),
                 codecs: viewer.encoder.codecs(),
-                patchable: base.as_ref().map(|(_, held)| held.clone()),
+                patchable: plan
+                    .as_ref()
+                    .and_then(|p| p.base.as_ref().map(|(_, held)| held.clone())),
+                scrolled: plan.as_ref().is_some_and(|p| p.copy.is_some()),
             };
             let msg = match cache.iter().find(|(k, _)| *k == key) {
                 Some((_, m)) => m.clone(),
@@ -656,33 +779,54 @@ fn capture_loop(
                     let mut msg = Vec::new();
                     header.write(&mut msg);
                     let encoder = viewer.encoder;
-                    let encoded = match &send {
-                        Send::Keyframe => {
-                            encoder.encode_keyframe(&frame, &g, header.sequence, &mut msg)?
-                        }
-                        Send::Delta(mask) => {
-                            let patch_base = base.as_ref().map(|(p, held)| PatchBase {
+                    let encoded = match (&send, &plan) {
+                        (Send::Delta(_), Some(plan)) => {
+                            let copies: &[CopyRect] = match plan.copy {
+                                Some(sc) => std::slice::from_ref(&sc.copy),
+                                None => &[],
+                            };
+                            // A plan with a copy always has a base: the frame after it.
+                            let patch_base = plan.base.as_ref().map(|(p, held)| PatchBase {
                                 frame: p.frame.as_frame(),
                                 hashes: &p.hashes,
                                 held,
+                                copies,
                             });
                             encoder.encode_delta(
                                 &frame,
                                 &g,
-                                mask,
+                                &plan.tiles,
                                 patch_base.as_ref(),
                                 header.sequence,
                                 &mut msg,
                             )?
                         }
+                        (Send::Delta(mask), None) => encoder.encode_delta(
+                            &frame,
+                            &g,
+                            mask,
+                            None,
+                            header.sequence,
+                            &mut msg,
+                        )?,
+                        (Send::Keyframe, _) => {
+                            encoder.encode_keyframe(&frame, &g, header.sequence, &mut msg)?
+                        }
                     };
-                    stats.lock().expect("stats lock").tiles.add(&encoded);
+                    let mut s = stats.lock().expect("stats lock");
+                    s.tiles.add(&encoded);
+                    s.tiles.copies += u64::from(key.scrolled);
+                    drop(s);
                     let msg = Arc::new(msg);
                     cache.push((key, msg.clone()));
                     msg
                 }
             };
             // What the viewer holds once it applies this.
+            let written = plan
+                .as_ref()
+                .and_then(|p| p.copy)
+                .map(|sc| sc.written.clone());
             if let Some(v) = viewers.get_mut(&id) {
                 match &send {
                     Send::Keyframe => {
@@ -691,7 +835,7 @@ fn capture_loop(
                     }
                     Send::Delta(mask) => {
                         v.holds.resize(hashes.len(), 0);
-                        for i in mask.iter() {
+                        for i in mask.iter().chain(written.iter().flat_map(|w| w.iter())) {
                             v.holds[i] = hashes[i];
                         }
                     }

@@ -85,6 +85,8 @@ pub struct TileCounts {
     pub lz4: u64,
     pub solid: u64,
     pub patch: u64,
+    /// Updates that began with a copy (a scroll).
+    pub copies: u64,
 }
 
 impl TileCounts {

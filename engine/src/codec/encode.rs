@@ -1,7 +1,8 @@
 //! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel, each tile in
 //! the smallest form the encoder finds: solid, a patch of what the receiver holds, lz4 or raw.
 
-use super::update::{PatchHeader, TileCodec, UpdateHeader};
+use super::copy::CopyRect;
+use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
 use crate::{CpuFrame, DirtyMask, GridMismatch, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -13,6 +14,8 @@ pub enum EncodeError {
     GridMismatch(#[from] GridMismatch),
     #[error("dirty mask covers {mask} tiles, the grid has {grid}")]
     MaskMismatch { mask: usize, grid: usize },
+    #[error("{0} copy commands: this encoder sends none, or more than the format allows")]
+    Copies(usize),
 }
 
 /// What an encode produced.
@@ -31,12 +34,14 @@ pub struct EncodeStats {
 }
 
 /// What a receiver holds, for patches: a frame, the XXH3-64 of each of its tiles' canonical
-/// pixels, and the tiles the receiver is known to hold exactly as they are in that frame.
+/// pixels, and the tiles the receiver is known to hold exactly as they are in that frame once
+/// it has applied `copies` (which the update carries first).
 #[derive(Clone, Copy)]
 pub struct PatchBase<'a> {
     pub frame: CpuFrame<'a>,
     pub hashes: &'a [u64],
     pub held: &'a DirtyMask,
+    pub copies: &'a [CopyRect],
 }
 
 /// Encodes dirty tiles; parallel over groups of tiles for all but tiny updates.
@@ -51,7 +56,9 @@ impl Default for TileEncoder {
     fn default() -> Self {
         Self {
             parallel: true,
-            codecs: TileCodec::ALL.iter().fold(0, |m, c| m | c.bit()),
+            codecs: TileCodec::ALL
+                .iter()
+                .fold(COPIES_CAPABILITY, |m, c| m | c.bit()),
         }
     }
 }
@@ -74,7 +81,8 @@ impl TileEncoder {
         }
     }
 
-    /// The same encoder limited to `codecs` ([`TileCodec::bit`]s; raw and lz4 stay).
+    /// The same encoder limited to `codecs` ([`TileCodec::bit`]s, and [`COPIES_CAPABILITY`]
+    /// for copy commands; raw and lz4 stay).
     pub fn with_codecs(self, codecs: u8) -> Self {
         Self {
             codecs: codecs | TileCodec::Raw.bit() | TileCodec::Lz4.bit(),
@@ -91,7 +99,8 @@ impl TileEncoder {
     }
 
     /// Appends an update with the tiles of `mask` to `out` (a frame header, say, may precede it).
-    /// With a `base`, tiles the receiver holds there may go as patches of it.
+    /// With a `base`, its copies go first, and tiles the receiver holds there may go as
+    /// patches of it.
     pub fn encode_delta(
         &self,
         frame: &CpuFrame<'_>,
@@ -101,6 +110,13 @@ impl TileEncoder {
         sequence: u64,
         out: &mut Vec<u8>,
     ) -> Result<EncodeStats, EncodeError> {
+        // Tiles left out because a copy makes them right must never lose their copy.
+        let copies = base.map_or(&[][..], |b| b.copies);
+        if !copies.is_empty()
+            && (self.codecs & COPIES_CAPABILITY == 0 || copies.len() > crate::MAX_COPIES)
+        {
+            return Err(EncodeError::Copies(copies.len()));
+        }
         let base = base.filter(|b| {
             self.uses(TileCodec::Patch)
                 && (b.frame.width(), b.frame.height(), b.frame.format())
@@ -108,7 +124,7 @@ impl TileEncoder {
                 && b.hashes.len() == grid.tile_count()
                 && b.held.len() == grid.tile_count()
         });
-        self.encode(frame, grid, mask, base, sequence, false, out)
+        self.encode(frame, grid, mask, base, copies, sequence, false, out)
     }
 
     /// Appends an update with every tile of the frame to `out`.
@@ -124,6 +140,7 @@ impl TileEncoder {
             grid,
             &DirtyMask::full(grid.tile_count()),
             None,
+            &[],
             sequence,
             true,
             out,
@@ -137,6 +154,7 @@ impl TileEncoder {
         grid: &TileGrid,
         mask: &DirtyMask,
         base: Option<&PatchBase<'_>>,
+        copies: &[CopyRect],
         sequence: u64,
         keyframe: bool,
         out: &mut Vec<u8>,
@@ -159,7 +177,7 @@ impl TileEncoder {
             keyframe,
             tile_count: dirty.len() as u32,
         }
-        .write(out);
+        .write(copies, out);
 
         let new_scratch = Scratch::default;
         let tile = TileJob {

@@ -8,13 +8,16 @@
 //! Decoding checks every length, index and size against [`DecodeLimits`] before it allocates or
 //! writes anything, and answers bad input with a [`DecodeError`], never a panic.
 
+mod copy;
 mod decode;
 mod encode;
 mod update;
 
+pub use copy::{apply_copies, hash_rect, CopyRect, CopyUndo, COPY_LEN, MAX_COPIES};
 pub use decode::{DecodedTile, DecodedTiles};
 pub use encode::{EncodeError, EncodeStats, PatchBase, TileEncoder};
 pub use update::{
     parse_update, DecodeError, DecodeLimits, PatchHeader, TileCodec, TilePayload, Update,
-    UpdateHeader, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
+    UpdateHeader, COPIES_CAPABILITY, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
+    UPDATE_MAGIC,
 };

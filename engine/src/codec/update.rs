@@ -9,8 +9,11 @@
 //! | width, height | `u32`, `u32` | frame size in pixels, 1..=limits |
 //! | tile_size | `u16` | tile side, 16..=256 |
 //! | format | `u8` | 0 BGRA8, 1 RGBA8, 2 BGRx8, 3 RGBx8 |
-//! | flags | `u8` | bit 0: keyframe (every tile present); other bits zero |
+//! | flags | `u8` | bit 0: keyframe (every tile present); bit 1: copy commands follow; other bits zero |
 //! | tile_count | `u32` | number of tile records that follow |
+//!
+//! With bit 1: `copy_count: u8` (1..=16), then that many [`CopyRect`]s of 20 bytes, applied
+//! before the tiles (never in a keyframe).
 //!
 //! Each tile record: `index: u32` (row-major, < tiles in the grid, each at most once),
 //! `codec: u8`, `len: u32`, then `len` bytes:
@@ -23,6 +26,7 @@
 //!   rectangle's pixels XOR the held ones, rows packed. Everything outside it stays as held.
 //! - 4 rect (deltas only): as patch, but the block holds the rectangle's new pixels themselves.
 
+use super::copy::{CopyRect, COPY_LEN, MAX_COPIES};
 use crate::{PixelFormat, Rect, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
 
@@ -32,7 +36,12 @@ pub const UPDATE_HEADER_LEN: usize = 28;
 /// Bytes of a tile record before its payload.
 pub const TILE_HEADER_LEN: usize = 9;
 
+/// The bit of [`crate::stream::Capabilities::codecs`] that says copy commands are understood
+/// (the other bits are [`TileCodec::bit`]s).
+pub const COPIES_CAPABILITY: u8 = 0x80;
+
 const FLAG_KEYFRAME: u8 = 1;
+const FLAG_COPIES: u8 = 2;
 
 /// How one tile's pixels are packed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -194,6 +203,23 @@ pub enum DecodeError {
         expected: u64,
         held: u64,
     },
+    #[error("copy {copy}: the source is expected to hash to {expected:#018x}, the one held hashes to {held:#018x}")]
+    CopySourceMismatch {
+        copy: usize,
+        expected: u64,
+        held: u64,
+    },
+    #[error("copy {copy}: {rect:?} to ({dst_x}, {dst_y}) is empty or leaves the frame")]
+    CopyBounds {
+        copy: usize,
+        rect: Rect,
+        dst_x: u32,
+        dst_y: u32,
+    },
+    #[error("{0} copy commands; 1..={MAX_COPIES} allowed, none in a keyframe")]
+    CopyCount(usize),
+    #[error("copies move {0} pixels, more than the frame holds")]
+    CopyArea(u64),
     #[error("keyframe carries {count} tiles, the frame has {expected}")]
     IncompleteKeyframe { count: u32, expected: usize },
     #[error("{0} bytes after the last tile")]
@@ -214,15 +240,24 @@ pub struct UpdateHeader {
 }
 
 impl UpdateHeader {
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
+    /// Writes the header, then `copies` (none in a keyframe).
+    pub(crate) fn write(&self, copies: &[CopyRect], out: &mut Vec<u8>) {
         out.extend_from_slice(&UPDATE_MAGIC);
         out.extend_from_slice(&self.sequence.to_le_bytes());
         out.extend_from_slice(&self.width.to_le_bytes());
         out.extend_from_slice(&self.height.to_le_bytes());
         out.extend_from_slice(&(self.tile_size as u16).to_le_bytes());
         out.push(self.format.wire_code());
-        out.push(if self.keyframe { FLAG_KEYFRAME } else { 0 });
+        let flags = if self.keyframe { FLAG_KEYFRAME } else { 0 }
+            | if copies.is_empty() { 0 } else { FLAG_COPIES };
+        out.push(flags);
         out.extend_from_slice(&self.tile_count.to_le_bytes());
+        if !copies.is_empty() {
+            out.push(copies.len() as u8);
+            for c in copies {
+                c.write(out);
+            }
+        }
     }
 }
 
@@ -238,6 +273,8 @@ pub struct TilePayload<'a> {
 #[derive(Clone, Debug)]
 pub struct Update<'a> {
     pub header: UpdateHeader,
+    /// Applied, in order, before the tiles.
+    pub copies: Vec<CopyRect>,
     pub grid: TileGrid,
     pub tiles: Vec<TilePayload<'a>>,
 }
@@ -292,7 +329,7 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
     let flags = r.u8("flags")?;
     let tile_count = r.u32("tile count")?;
 
-    if flags & !FLAG_KEYFRAME != 0 {
+    if flags & !(FLAG_KEYFRAME | FLAG_COPIES) != 0 {
         return Err(DecodeError::UnknownFlags(flags));
     }
     let format =
@@ -322,6 +359,35 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
         });
     }
     let keyframe = flags & FLAG_KEYFRAME != 0;
+    let mut copies = Vec::new();
+    if flags & FLAG_COPIES != 0 {
+        let count = usize::from(r.u8("copy count")?);
+        if keyframe || count == 0 || count > MAX_COPIES {
+            return Err(DecodeError::CopyCount(if keyframe {
+                count.max(1)
+            } else {
+                count
+            }));
+        }
+        let mut area = 0u64;
+        for copy in 0..count {
+            let c = CopyRect::read(r.take(COPY_LEN, "copy command")?);
+            if !c.fits(width, height) {
+                return Err(DecodeError::CopyBounds {
+                    copy,
+                    rect: c.src,
+                    dst_x: c.dst_x,
+                    dst_y: c.dst_y,
+                });
+            }
+            area += u64::from(c.src.width) * u64::from(c.src.height);
+            copies.push(c);
+        }
+        // Applying copies keeps what they overwrite: at most one frame's worth.
+        if area > u64::from(width) * u64::from(height) {
+            return Err(DecodeError::CopyArea(area));
+        }
+    }
     if keyframe && tile_count as usize != tiles_in_grid {
         return Err(DecodeError::IncompleteKeyframe {
             count: tile_count,
@@ -413,6 +479,7 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
     };
     Ok(Update {
         header,
+        copies,
         grid,
         tiles,
     })

@@ -1,7 +1,7 @@
 //! [`CpuCompositor`]: the reference compositor, a framebuffer in CPU memory.
 
 use super::{decode_for, write_tiles, ApplyError};
-use crate::{DecodeLimits, DecodedTiles, FrameBuffer, UpdateHeader};
+use crate::{DecodeLimits, DecodedTiles, FrameBuffer, Rect, UpdateHeader};
 
 /// Applies updates onto a framebuffer in CPU memory.
 #[derive(Debug, Default)]
@@ -9,6 +9,7 @@ pub struct CpuCompositor {
     limits: DecodeLimits,
     frame: Option<FrameBuffer>,
     decoded: DecodedTiles,
+    copied: Vec<Rect>,
 }
 
 impl CpuCompositor {
@@ -17,6 +18,7 @@ impl CpuCompositor {
             limits,
             frame: None,
             decoded: DecodedTiles::new(),
+            copied: Vec::new(),
         }
     }
 
@@ -30,10 +32,16 @@ impl CpuCompositor {
         &self.decoded
     }
 
+    /// Where the last applied update's copies wrote (for the frame checksum).
+    pub fn copied(&self) -> &[Rect] {
+        &self.copied
+    }
+
     /// Applies one update message. On error the frame is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
-        let (header, reshape) =
-            decode_for(bytes, &self.limits, self.frame.as_ref(), &mut self.decoded)?;
+        let (header, reshape, copied) =
+            decode_for(bytes, &self.limits, self.frame.as_mut(), &mut self.decoded)?;
+        self.copied = copied;
         if reshape {
             self.frame = Some(
                 FrameBuffer::new(header.width, header.height, header.format)

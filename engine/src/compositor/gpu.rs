@@ -3,7 +3,9 @@
 //! frame in CPU memory is what patches apply to.
 
 use super::{decode_for, write_tiles, ApplyError, FrameShape};
-use crate::{DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, UpdateHeader, BYTES_PER_PIXEL};
+use crate::{
+    DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, Rect, UpdateHeader, BYTES_PER_PIXEL,
+};
 
 /// Applies updates onto a texture on the GPU.
 pub struct GpuCompositor {
@@ -13,6 +15,7 @@ pub struct GpuCompositor {
     /// The frame as the texture holds it, in CPU memory: the base of patches.
     held: Option<FrameBuffer>,
     decoded: DecodedTiles,
+    copied: Vec<Rect>,
     /// Where an update's tiles are staged, rows padded for buffer-to-texture copies; grown on
     /// demand, never past one frame's padded size.
     upload: Option<wgpu::Buffer>,
@@ -27,6 +30,7 @@ impl GpuCompositor {
             target: None,
             held: None,
             decoded: DecodedTiles::new(),
+            copied: Vec::new(),
             upload: None,
             readback: Vec::new(),
         }
@@ -43,11 +47,22 @@ impl GpuCompositor {
         &self.decoded
     }
 
+    /// Where the last applied update's copies wrote (for the frame checksum).
+    pub fn copied(&self) -> &[Rect] {
+        &self.copied
+    }
+
+    /// The frame as composited, in CPU memory (kept beside the texture).
+    pub fn held(&self) -> Option<&FrameBuffer> {
+        self.held.as_ref()
+    }
+
     /// Applies one update message: decodes on the CPU, then writes each dirty tile into the
     /// texture. On error the texture is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
-        let (header, reshape) =
-            decode_for(bytes, &self.limits, self.held.as_ref(), &mut self.decoded)?;
+        let (header, reshape, copied) =
+            decode_for(bytes, &self.limits, self.held.as_mut(), &mut self.decoded)?;
+        self.copied = copied;
         if reshape {
             self.held = Some(
                 FrameBuffer::new(header.width, header.height, header.format)
@@ -79,6 +94,7 @@ impl GpuCompositor {
         self.upload_tiles();
         let held = self.held.as_mut().expect("made with the first keyframe");
         write_tiles(held, &self.decoded, header.tile_size);
+        self.upload_copied();
         Ok(header)
     }
 
@@ -160,6 +176,39 @@ impl GpuCompositor {
         }
         let _submitting = self.ctx.submission_lock();
         self.ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// Writes what the copies changed into the texture, from the frame held in CPU memory
+    /// (copies within one texture cannot overlap on the GPU; the held frame is final here).
+    fn upload_copied(&self) {
+        let (Some((texture, _)), Some(held)) = (&self.target, &self.held) else {
+            return;
+        };
+        for r in &self.copied {
+            self.ctx.queue.write_texture(
+                wgpu::TexelCopyTextureInfo {
+                    texture,
+                    mip_level: 0,
+                    origin: wgpu::Origin3d {
+                        x: r.x,
+                        y: r.y,
+                        z: 0,
+                    },
+                    aspect: wgpu::TextureAspect::All,
+                },
+                held.pixels(),
+                wgpu::TexelCopyBufferLayout {
+                    offset: (r.y as usize * held.stride() + r.x as usize * BYTES_PER_PIXEL) as u64,
+                    bytes_per_row: Some(held.stride() as u32),
+                    rows_per_image: Some(r.height),
+                },
+                wgpu::Extent3d {
+                    width: r.width,
+                    height: r.height,
+                    depth_or_array_layers: 1,
+                },
+            );
+        }
     }
 
     /// Copies the texture back to CPU memory (for tests, screenshots and `--dump`).

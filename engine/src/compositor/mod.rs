@@ -12,8 +12,8 @@ pub use cpu::CpuCompositor;
 pub use gpu::GpuCompositor;
 
 use crate::{
-    parse_update, DecodeError, DecodeLimits, DecodedTiles, FrameBuffer, GpuError, PixelFormat,
-    UpdateHeader, BYTES_PER_PIXEL,
+    apply_copies, parse_update, DecodeError, DecodeLimits, DecodedTiles, FrameBuffer, GpuError,
+    PixelFormat, Rect, UpdateHeader, BYTES_PER_PIXEL,
 };
 use rayon::prelude::*;
 use thiserror::Error;
@@ -48,25 +48,31 @@ pub struct FrameShape {
 
 impl ApplyError {
     /// Whether the update was well formed but needs what this receiver does not hold (a patch
-    /// of another tile than the one held): the stream goes on from a keyframe.
+    /// of another tile than the one held, a copy of other pixels): the stream goes on from a
+    /// keyframe.
     pub fn needs_keyframe(&self) -> bool {
         matches!(
             self,
-            Self::Decode(DecodeError::BaseMismatch { .. } | DecodeError::NoBase(_))
+            Self::Decode(
+                DecodeError::BaseMismatch { .. }
+                    | DecodeError::NoBase(_)
+                    | DecodeError::CopySourceMismatch { .. }
+            )
         )
     }
 }
 
-/// Parses and decodes `bytes` into `decoded`, patches applied to `held` (the frame as held
-/// now, in CPU memory), and checks the update fits it. Returns the header and whether the
-/// frame must be (re)made at the update's shape.
+/// Parses `bytes`, checks the update fits `held` (the frame as held now, in CPU memory),
+/// applies its copies to `held`, and decodes its tiles into `decoded`, patches applied to the
+/// copied frame. Returns the header, whether the frame must be (re)made at the update's shape,
+/// and where the copies wrote. On error `held` is as it was.
 fn decode_for(
     bytes: &[u8],
     limits: &DecodeLimits,
-    held: Option<&FrameBuffer>,
+    mut held: Option<&mut FrameBuffer>,
     decoded: &mut DecodedTiles,
-) -> Result<(UpdateHeader, bool), ApplyError> {
-    let current = held.map(|f| FrameShape {
+) -> Result<(UpdateHeader, bool, Vec<Rect>), ApplyError> {
+    let current = held.as_ref().map(|f| FrameShape {
         width: f.width(),
         height: f.height(),
         format: f.format(),
@@ -92,8 +98,18 @@ fn decode_for(
             },
         });
     }
-    decoded.decode(&update, held.map(|f| f.as_frame()).as_ref())?;
-    Ok((h, reshape))
+    // Copies only come in deltas, which match the held frame's shape.
+    let undo = match (&mut held, update.copies.is_empty()) {
+        (Some(frame), false) => Some(apply_copies(frame, &update.copies)?),
+        _ => None,
+    };
+    if let Err(e) = decoded.decode(&update, held.as_ref().map(|f| f.as_frame()).as_ref()) {
+        if let (Some(frame), Some(undo)) = (held, undo) {
+            undo.restore(frame);
+        }
+        return Err(e.into());
+    }
+    Ok((h, reshape, update.copies.iter().map(|c| c.dst()).collect()))
 }
 
 /// Writes the decoded tiles into `frame` (the update's size), band by band in parallel.

@@ -1,6 +1,6 @@
 //! Finding the tiles that changed between two frames: on the CPU ([`CpuDiff`]), on the GPU
 //! ([`GpuDiff`]), the choice between them ([`choose_backend`]) and a stateful wrapper that keeps
-//! the previous frame ([`FrameDiffer`]).
+//! the previous frame ([`FrameDiffer`]); and what scrolled ([`detect_vertical_scroll`]).
 //!
 //! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
 //! never replace it: a hinted tile whose pixels are equal stays clean.
@@ -9,11 +9,13 @@ mod backend;
 mod cpu;
 mod differ;
 mod gpu;
+mod scroll;
 
 pub use backend::{choose_backend, BackendChoice, BackendRequest, DiffBackend};
 pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
+pub use scroll::detect_vertical_scroll;
 
 use crate::{GpuError, GridMismatch, PixelFormat};
 use thiserror::Error;

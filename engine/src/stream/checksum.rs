@@ -25,6 +25,15 @@ impl FrameChecksum {
         }
     }
 
+    /// A checksum whose tile hashes are `hashes` (one a tile of `grid`, else all zero).
+    pub fn from_hashes(grid: TileGrid, hashes: Vec<u64>) -> Self {
+        if hashes.len() == grid.tile_count() {
+            Self { grid, hashes }
+        } else {
+            Self::new(grid)
+        }
+    }
+
     pub fn grid(&self) -> &TileGrid {
         &self.grid
     }

@@ -49,7 +49,9 @@ impl Capabilities {
             formats: PixelFormat::ALL
                 .iter()
                 .fold(0, |m, f| m | 1 << f.wire_code()),
-            codecs: crate::TileCodec::ALL.iter().fold(0, |m, c| m | c.bit()),
+            codecs: crate::TileCodec::ALL
+                .iter()
+                .fold(crate::COPIES_CAPABILITY, |m, c| m | c.bit()),
             max_width: limits.max_width,
             max_height: limits.max_height,
             max_pixels: limits.max_pixels,

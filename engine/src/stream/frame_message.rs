@@ -55,14 +55,16 @@ pub fn split_frame_message(bytes: &[u8]) -> Result<(FrameHeader, &[u8]), FrameMe
 }
 
 /// The most bytes a valid frame message for a `width` x `height` frame can have: every tile in
-/// the smallest tiles, at lz4's worst-case size, each with a patch header.
+/// the smallest tiles, at lz4's worst-case size, each with a patch header, and a full copy
+/// section.
 pub fn frame_message_bound(width: u32, height: u32) -> usize {
     let pixels = width as usize * height as usize;
     let tile = MIN_TILE_SIZE as usize;
     let tiles = (width as usize).div_ceil(tile) * (height as usize).div_ceil(tile);
     // lz4's bound is n + n/255 + 16 a block.
     let payload = pixels * 4 + pixels * 4 / 255 + tiles * (16 + crate::PATCH_HEADER_LEN);
-    FRAME_HEADER_LEN + UPDATE_HEADER_LEN + tiles * TILE_HEADER_LEN + payload
+    let copies = 1 + crate::MAX_COPIES * crate::COPY_LEN;
+    FRAME_HEADER_LEN + UPDATE_HEADER_LEN + copies + tiles * TILE_HEADER_LEN + payload
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! Helpers shared by the engine's integration tests.
 #![allow(dead_code)]
 
-use tessera_engine::{FrameBuffer, GpuContext, PixelFormat};
+use tessera_engine::stream::FrameChecksum;
+use tessera_engine::{
+    apply_copies, detect_vertical_scroll, CopyRect, CpuFrame, DirtyMask, FrameBuffer, GpuContext,
+    PixelFormat, TileEncoder, TileGrid, COPIES_CAPABILITY,
+};
 
 /// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_SYSTEM=1`
 /// (the README's test command sets it), and is reported as not run otherwise.
@@ -60,4 +64,52 @@ pub fn noise(width: u32, height: u32, format: PixelFormat, rng: &mut Rng) -> Fra
     let mut f = FrameBuffer::new(width, height, format).unwrap();
     rng.fill(f.pixels_mut());
     f
+}
+
+/// One delta as a sender that keeps up with its viewer makes it: the scroll from `prev` to
+/// `cur` (when the encoder sends copies and one is found), the frame the viewer holds after
+/// it with its tile hashes, and the tiles still to send.
+pub struct Planned {
+    pub copies: Vec<CopyRect>,
+    pub after: FrameBuffer,
+    pub hashes: Vec<u64>,
+    pub tiles: DirtyMask,
+}
+
+pub fn plan(
+    encoder: &TileEncoder,
+    prev: &FrameBuffer,
+    prev_sum: &FrameChecksum,
+    cur: &CpuFrame<'_>,
+    grid: &TileGrid,
+    mask: &DirtyMask,
+) -> Planned {
+    let mut planned = Planned {
+        copies: Vec::new(),
+        after: prev.clone(),
+        hashes: prev_sum.hashes().to_vec(),
+        tiles: mask.clone(),
+    };
+    if encoder.codecs() & COPIES_CAPABILITY == 0 {
+        return planned;
+    }
+    let Some(copy) = detect_vertical_scroll(&prev.as_frame(), cur, grid, mask) else {
+        return planned;
+    };
+    apply_copies(&mut planned.after, &[copy]).unwrap();
+    let written = grid.tiles_touching(&[copy.dst()]);
+    let mut after_sum = prev_sum.clone();
+    after_sum.update_from_frame(&planned.after.as_frame(), &written);
+    let mut cur_sum = FrameChecksum::new(*grid);
+    cur_sum.update_from_frame(cur, &written);
+    let mut tiles = DirtyMask::new(grid.tile_count());
+    for t in mask.iter().chain(written.iter()) {
+        if !(written.get(t) && after_sum.hashes()[t] == cur_sum.hashes()[t]) {
+            tiles.set(t);
+        }
+    }
+    planned.copies.push(copy);
+    planned.hashes = after_sum.hashes().to_vec();
+    planned.tiles = tiles;
+    planned
 }
