@@ -71,6 +71,7 @@ struct Scratch {
     tile: Vec<u8>,
     base: Vec<u8>,
     packed: Vec<u8>,
+    patch: Vec<u8>,
 }
 
 impl TileEncoder {
@@ -242,9 +243,9 @@ struct TileJob<'a> {
 }
 
 impl TileJob<'_> {
-    /// Appends tile `index`'s record to `out`: solid when it is one colour, a patch or rect
-    /// when the receiver holds the tile and the changes fit in at most half of it, else lz4
-    /// (raw when lz4 does not shrink it).
+    /// Appends tile `index`'s record to `out`: solid when it is one colour; else a patch or
+    /// rect when the receiver holds the tile, the changes fit in at most half of it, and that
+    /// comes out smaller than the whole tile in lz4; else lz4 (raw when lz4 does not shrink it).
     fn encode(
         &self,
         index: u32,
@@ -262,6 +263,14 @@ impl TileJob<'_> {
             stats.solid_tiles += 1;
             return;
         }
+        // The whole tile in lz4 (raw when that does not shrink it)...
+        let packed = &mut scratch.packed;
+        packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
+        let whole = match lz4_flex::block::compress_into(tile, packed) {
+            Ok(n) if n < tile.len() => (TileCodec::Lz4, n),
+            _ => (TileCodec::Raw, tile.len()),
+        };
+        // ...unless a patch of the held tile is smaller.
         if let Some(base) = self.base.filter(|b| b.held.get(index as usize)) {
             base.frame.copy_tile_canonical(&rect, &mut scratch.base);
             let changed =
@@ -284,29 +293,29 @@ impl TileJob<'_> {
                     codec == TileCodec::Patch,
                 );
                 let packed_rect = &scratch.base;
-                let packed = &mut scratch.packed;
-                packed.resize(
+                let patch = &mut scratch.patch;
+                patch.resize(
                     lz4_flex::block::get_maximum_output_size(packed_rect.len()),
                     0,
                 );
-                let n = lz4_flex::block::compress_into(packed_rect, packed)
+                let n = lz4_flex::block::compress_into(packed_rect, patch)
                     .expect("the buffer has lz4's worst-case size");
-                let mut head = Vec::with_capacity(super::update::PATCH_HEADER_LEN);
-                PatchHeader {
-                    base_hash: base.hashes[index as usize],
-                    rect: changed,
+                if n + super::update::PATCH_HEADER_LEN < whole.1 {
+                    let mut head = Vec::with_capacity(super::update::PATCH_HEADER_LEN);
+                    PatchHeader {
+                        base_hash: base.hashes[index as usize],
+                        rect: changed,
+                    }
+                    .write(&mut head);
+                    write_record(out, index, codec, &[&head, &patch[..n]]);
+                    stats.patch_tiles += 1;
+                    return;
                 }
-                .write(&mut head);
-                write_record(out, index, codec, &[&head, &packed[..n]]);
-                stats.patch_tiles += 1;
-                return;
             }
         }
-        let packed = &mut scratch.packed;
-        packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
-        match lz4_flex::block::compress_into(tile, packed) {
-            Ok(n) if n < tile.len() => {
-                write_record(out, index, TileCodec::Lz4, &[&packed[..n]]);
+        match whole {
+            (TileCodec::Lz4, n) => {
+                write_record(out, index, TileCodec::Lz4, &[&scratch.packed[..n]]);
                 stats.lz4_tiles += 1;
             }
             _ => {
