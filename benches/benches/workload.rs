@@ -223,7 +223,15 @@ fn start_workload(display: &str, workload: &str) -> (Vec<Spawned>, Option<Actor>
                 run_on(
                     &d,
                     "xdotool",
-                    &["search", "--class", "XClock", "windowmove", &x, "200"],
+                    &[
+                        "search",
+                        "--sync",
+                        "--class",
+                        "XClock",
+                        "windowmove",
+                        &x,
+                        "200",
+                    ],
                 );
                 std::thread::sleep(Duration::from_millis(33).saturating_sub(started.elapsed()));
             });
