@@ -238,6 +238,40 @@ impl<'a> CpuFrame<'a> {
         canonicalize(self.format, out);
     }
 
+    /// The smallest rectangle inside `area` (a rectangle of both frames) holding every pixel
+    /// where this frame and `other` differ (bytes compared as they are); none when equal.
+    pub fn changed_rect(&self, other: &CpuFrame<'_>, area: &crate::Rect) -> Option<crate::Rect> {
+        let (x0, len) = (
+            area.x as usize * BYTES_PER_PIXEL,
+            area.width as usize * BYTES_PER_PIXEL,
+        );
+        let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
+        for y in area.y..area.bottom() {
+            let (ra, rb) = (&self.row(y)[x0..x0 + len], &other.row(y)[x0..x0 + len]);
+            if ra == rb {
+                continue;
+            }
+            top.get_or_insert(y);
+            bottom = y + 1;
+            let differs = |i: &usize| ra[i * 4..i * 4 + 4] != rb[i * 4..i * 4 + 4];
+            let pixels = area.width as usize;
+            let first = (0..pixels).find(differs).expect("the rows differ");
+            let last = (first..pixels)
+                .rev()
+                .find(differs)
+                .expect("the rows differ");
+            left = left.min(first);
+            right = right.max(last + 1);
+        }
+        let top = top?;
+        Some(crate::Rect::new(
+            area.x + left as u32,
+            top,
+            (right - left) as u32,
+            bottom - top,
+        ))
+    }
+
     /// The pixels of row `y`, without padding.
     pub fn row(&self, y: u32) -> &'a [u8] {
         let start = y as usize * self.stride;
@@ -284,12 +318,32 @@ impl Frame<'_> {
 }
 
 /// An owned frame with tightly packed rows (stride = width * 4).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct FrameBuffer {
     width: u32,
     height: u32,
     format: PixelFormat,
     pixels: Vec<u8>,
+}
+
+impl Clone for FrameBuffer {
+    fn clone(&self) -> Self {
+        Self {
+            width: self.width,
+            height: self.height,
+            format: self.format,
+            pixels: self.pixels.clone(),
+        }
+    }
+
+    /// Copies `source` into this buffer's allocation (a frame a frame, no new allocation once
+    /// it is large enough).
+    fn clone_from(&mut self, source: &Self) {
+        self.width = source.width;
+        self.height = source.height;
+        self.format = source.format;
+        self.pixels.clone_from(&source.pixels);
+    }
 }
 
 impl FrameBuffer {

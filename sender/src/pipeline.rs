@@ -432,13 +432,15 @@ struct Scrolled {
 
 impl Scrolled {
     /// Looks for a scroll from `previous` to `frame` inside `mask`; keeps it when the copy
-    /// makes at least one dirty tile right (`current`: the frame's tile hashes).
+    /// makes at least one dirty tile right (`current`: the frame's tile hashes). `spare`: the
+    /// last scroll's frame, whose allocation the copied frame reuses.
     fn detect(
         previous: &PreviousFrame,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
         current: &[u64],
+        spare: Option<Scrolled>,
     ) -> Option<Self> {
         let p = &previous.frame;
         if (p.width(), p.height(), p.format()) != (frame.width(), frame.height(), frame.format())
@@ -447,12 +449,19 @@ impl Scrolled {
             return None;
         }
         let copy = detect_vertical_scroll(&p.as_frame(), frame, grid, mask)?;
-        let mut after = p.clone();
+        let mut after = match spare {
+            Some(s) => {
+                let mut f = s.after.frame;
+                f.clone_from(p);
+                f
+            }
+            None => p.clone(),
+        };
         apply_copies(&mut after, &[copy]).ok()?;
         let written = grid.tiles_touching(&[copy.dst()]);
         let mut sum = FrameChecksum::from_hashes(*grid, previous.hashes.clone());
         sum.update_from_frame(&after.as_frame(), &written);
-        let hashes = sum.hashes().to_vec();
+        let hashes = sum.into_hashes();
         if !written
             .iter()
             .any(|t| mask.get(t) && hashes[t] == current[t])
@@ -652,9 +661,7 @@ fn capture_loop(
                 header.sequence += 1;
                 header.capture_time_us = now_us();
                 header.checksum = sum.value();
-                for id in viewers.keys() {
-                    let _ = broadcaster.request_keyframe(*id);
-                }
+                broadcaster.request_keyframes();
                 cache.clear();
                 blank = Some((b, sum, real));
             }
@@ -665,9 +672,7 @@ fn capture_loop(
                     ..*real
                 };
                 blank = None;
-                for id in viewers.keys() {
-                    let _ = broadcaster.request_keyframe(*id);
-                }
+                broadcaster.request_keyframes();
                 cache.clear();
             }
             _ => {}
@@ -697,9 +702,7 @@ fn capture_loop(
                     checksum = Some(FrameChecksum::new(g));
                     // A new size is a new frame for every viewer, even with as many tiles.
                     if grid.is_some() {
-                        for id in viewers.keys() {
-                            let _ = broadcaster.request_keyframe(*id);
-                        }
+                        broadcaster.request_keyframes();
                     }
                     grid = Some(g);
                     g
@@ -714,10 +717,11 @@ fn capture_loop(
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
+            let spare = scrolled.take();
             scrolled = previous
                 .as_ref()
                 .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
-                .and_then(|p| Scrolled::detect(p, &frame, &g, &mask, sum.hashes()));
+                .and_then(|p| Scrolled::detect(p, &frame, &g, &mask, sum.hashes(), spare));
             captured += 1;
             header.sequence += 1;
             broadcaster.on_frame(&mask);
@@ -911,9 +915,7 @@ fn handle(
                     "resumed"
                 }
                 Operation::FullRefresh => {
-                    for id in viewers.keys() {
-                        let _ = broadcaster.request_keyframe(*id);
-                    }
+                    broadcaster.request_keyframes();
                     "a keyframe goes to every viewer"
                 }
                 Operation::SetFps { fps } => {

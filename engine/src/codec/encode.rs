@@ -3,7 +3,7 @@
 
 use super::copy::CopyRect;
 use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
-use crate::{CpuFrame, DirtyMask, GridMismatch, Rect, TileGrid, BYTES_PER_PIXEL};
+use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
 
@@ -301,12 +301,11 @@ impl TileJob<'_> {
                 let n = lz4_flex::block::compress_into(packed_rect, patch)
                     .expect("the buffer has lz4's worst-case size");
                 if n + super::update::PATCH_HEADER_LEN < whole.1 {
-                    let mut head = Vec::with_capacity(super::update::PATCH_HEADER_LEN);
-                    PatchHeader {
+                    let head = PatchHeader {
                         base_hash: base.hashes[index as usize],
                         rect: changed,
                     }
-                    .write(&mut head);
+                    .to_bytes();
                     write_record(out, index, codec, &[&head, &patch[..n]]);
                     stats.patch_tiles += 1;
                     return;
@@ -346,30 +345,18 @@ fn is_solid(tile: &[u8]) -> bool {
 /// The smallest rectangle (relative to the tile) holding every pixel where the packed tiles
 /// `a` and `b` (`width` pixels a row) differ; none when they are equal.
 fn changed_rect(a: &[u8], b: &[u8], width: u32) -> Option<Rect> {
-    let row = width as usize * BYTES_PER_PIXEL;
-    let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
-    for (y, (ra, rb)) in a.chunks_exact(row).zip(b.chunks_exact(row)).enumerate() {
-        if ra == rb {
-            continue;
-        }
-        top.get_or_insert(y);
-        bottom = y + 1;
-        let px = |i: usize| ra[i * 4..i * 4 + 4] != rb[i * 4..i * 4 + 4];
-        let first = (0..width as usize).find(|&i| px(i)).expect("rows differ");
-        let last = (first..width as usize)
-            .rev()
-            .find(|&i| px(i))
-            .expect("rows differ");
-        left = left.min(first);
-        right = right.max(last + 1);
-    }
-    let top = top?;
-    Some(Rect::new(
-        left as u32,
-        top as u32,
-        (right - left) as u32,
-        (bottom - top) as u32,
-    ))
+    let height = (a.len() / (width as usize * BYTES_PER_PIXEL)) as u32;
+    let packed = |p| {
+        CpuFrame::new(
+            width,
+            height,
+            width as usize * BYTES_PER_PIXEL,
+            PixelFormat::Bgra8,
+            p,
+        )
+    };
+    let (a, b) = (packed(a).ok()?, packed(b).ok()?);
+    a.changed_rect(&b, &Rect::new(0, 0, width, height))
 }
 
 /// How many pixels of `rect` differ between the packed tiles `a` and `b` (`width` pixels a

@@ -100,11 +100,14 @@ pub struct PatchHeader {
 }
 
 impl PatchHeader {
-    pub(crate) fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.base_hash.to_le_bytes());
-        for v in [self.rect.x, self.rect.y, self.rect.width, self.rect.height] {
-            out.extend_from_slice(&(v as u16).to_le_bytes());
+    pub(crate) fn to_bytes(self) -> [u8; PATCH_HEADER_LEN] {
+        let mut b = [0u8; PATCH_HEADER_LEN];
+        b[..8].copy_from_slice(&self.base_hash.to_le_bytes());
+        let r = self.rect;
+        for (i, v) in [r.x, r.y, r.width, r.height].into_iter().enumerate() {
+            b[8 + 2 * i..10 + 2 * i].copy_from_slice(&(v as u16).to_le_bytes());
         }
+        b
     }
 
     /// Reads the header of a patch payload (at least [`PATCH_HEADER_LEN`] bytes, checked by

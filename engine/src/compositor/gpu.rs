@@ -156,21 +156,8 @@ impl GpuCompositor {
                         rows_per_image: Some(r.height),
                     },
                 },
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: r.x,
-                        y: r.y,
-                        z: 0,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
-                wgpu::Extent3d {
-                    width: r.width,
-                    height: r.height,
-                    depth_or_array_layers: 1,
-                },
+                texture_at(texture, &r),
+                extent(&r),
             );
             offset += u64::from(stride) * u64::from(r.height);
         }
@@ -186,27 +173,14 @@ impl GpuCompositor {
         };
         for r in &self.copied {
             self.ctx.queue.write_texture(
-                wgpu::TexelCopyTextureInfo {
-                    texture,
-                    mip_level: 0,
-                    origin: wgpu::Origin3d {
-                        x: r.x,
-                        y: r.y,
-                        z: 0,
-                    },
-                    aspect: wgpu::TextureAspect::All,
-                },
+                texture_at(texture, r),
                 held.pixels(),
                 wgpu::TexelCopyBufferLayout {
                     offset: (r.y as usize * held.stride() + r.x as usize * BYTES_PER_PIXEL) as u64,
                     bytes_per_row: Some(held.stride() as u32),
                     rows_per_image: Some(r.height),
                 },
-                wgpu::Extent3d {
-                    width: r.width,
-                    height: r.height,
-                    depth_or_array_layers: 1,
-                },
+                extent(r),
             );
         }
     }
@@ -250,5 +224,28 @@ impl GpuCompositor {
         let frame = FrameBuffer::from_pixels(shape.width, shape.height, shape.format, pixels)
             .expect("read back exactly the texture's pixels");
         Ok(Some(frame))
+    }
+}
+
+/// Where rectangle `r` of `texture` starts, for copies into it.
+fn texture_at<'a>(texture: &'a wgpu::Texture, r: &Rect) -> wgpu::TexelCopyTextureInfo<'a> {
+    wgpu::TexelCopyTextureInfo {
+        texture,
+        mip_level: 0,
+        origin: wgpu::Origin3d {
+            x: r.x,
+            y: r.y,
+            z: 0,
+        },
+        aspect: wgpu::TextureAspect::All,
+    }
+}
+
+/// The size of rectangle `r`, for copies.
+fn extent(r: &Rect) -> wgpu::Extent3d {
+    wgpu::Extent3d {
+        width: r.width,
+        height: r.height,
+        depth_or_array_layers: 1,
     }
 }

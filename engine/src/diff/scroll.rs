@@ -32,7 +32,7 @@ pub fn detect_vertical_scroll(
         .iter()
         .map(|i| grid.tile_rect(i))
         .reduce(|a, b| a.union(&b))?;
-    let changed = changed_rect(prev, cur, &dirty)?;
+    let changed = prev.changed_rect(cur, &dirty)?;
     if changed.height < 16 {
         return None;
     }
@@ -83,39 +83,6 @@ pub fn detect_vertical_scroll(
         dst_y,
         src_hash: hash_rect(prev, &src),
     })
-}
-
-/// The smallest rectangle inside `area` holding every pixel where `a` and `b` differ.
-fn changed_rect(a: &CpuFrame<'_>, b: &CpuFrame<'_>, area: &Rect) -> Option<Rect> {
-    let (x0, len) = (
-        area.x as usize * BYTES_PER_PIXEL,
-        area.width as usize * BYTES_PER_PIXEL,
-    );
-    let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
-    for y in area.y..area.bottom() {
-        let (ra, rb) = (&a.row(y)[x0..x0 + len], &b.row(y)[x0..x0 + len]);
-        if ra == rb {
-            continue;
-        }
-        top.get_or_insert(y);
-        bottom = y + 1;
-        let differs = |i: &usize| ra[i * 4..i * 4 + 4] != rb[i * 4..i * 4 + 4];
-        let pixels = area.width as usize;
-        let first = (0..pixels).find(differs).expect("the rows differ");
-        let last = (first..pixels)
-            .rev()
-            .find(differs)
-            .expect("the rows differ");
-        left = left.min(first);
-        right = right.max(last + 1);
-    }
-    let top = top?;
-    Some(Rect::new(
-        area.x + left as u32,
-        top,
-        (right - left) as u32,
-        bottom - top,
-    ))
 }
 
 #[cfg(test)]

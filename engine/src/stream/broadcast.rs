@@ -94,6 +94,13 @@ impl Broadcaster {
         }
     }
 
+    /// Every viewer gets a keyframe next (a new frame size, stop/start sharing, a refresh).
+    pub fn request_keyframes(&mut self) {
+        for v in self.viewers.values_mut() {
+            v.pending = Pending::Keyframe;
+        }
+    }
+
     pub fn request_keyframe(&mut self, id: ViewerId) -> Result<(), BroadcastError> {
         self.viewer(id)?.pending = Pending::Keyframe;
         Ok(())

@@ -66,6 +66,11 @@ impl FrameChecksum {
         }
     }
 
+    /// The tile hashes, in index order, taken out.
+    pub fn into_hashes(self) -> Vec<u64> {
+        self.hashes
+    }
+
     /// Each tile's hash, in index order.
     pub fn hashes(&self) -> &[u64] {
         &self.hashes
