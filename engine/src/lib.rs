@@ -26,14 +26,15 @@ mod window_surface;
 
 pub use codec::{
     apply_copies, hash_rect, parse_update, CopyRect, CopyUndo, DecodeError, DecodeLimits,
-    DecodedTile, DecodedTiles, EncodeError, EncodeStats, PatchBase, PatchHeader, TileCodec,
-    TileEncoder, TilePayload, Update, UpdateHeader, COPIES_CAPABILITY, COPY_LEN, MAX_COPIES,
-    PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
+    DecodedTile, DecodedTiles, EncodeError, EncodeStats, PaletteError, PatchBase, PatchHeader,
+    TileCodec, TileEncoder, TilePayload, Update, UpdateHeader, COPIES_CAPABILITY, COPY_LEN,
+    MAX_COPIES, MAX_PALETTE_COLOURS, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
+    UPDATE_MAGIC,
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
-    choose_backend, detect_vertical_scroll, BackendChoice, BackendRequest, CpuDiff, DiffBackend,
-    DiffError, FrameDiffer, GpuDiff,
+    choose_backend, detect_copy, detect_move, detect_vertical_scroll, BackendChoice,
+    BackendRequest, CpuDiff, DiffBackend, DiffError, FrameDiffer, GpuDiff,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
     parse_update, ApplyError, CpuCompositor, DecodeError, DecodeLimits, DecodedTiles, DirtyMask,
-    FrameBuffer, GpuCompositor, PatchBase, PixelFormat, Scene, SyntheticSource, TileEncoder,
-    TileGrid, UPDATE_HEADER_LEN,
+    EncodeStats, FrameBuffer, GpuCompositor, PaletteError, PatchBase, PixelFormat, Scene,
+    SyntheticSource, TileCodec, TileEncoder, TileGrid, COPIES_CAPABILITY, UPDATE_HEADER_LEN,
 };
 
 /// The first frame of the 200x120 typing scene, as a receiver holds it after the keyframe.
@@ -22,9 +22,26 @@ fn first_frame() -> FrameBuffer {
 /// A valid keyframe and a valid delta (with patches) of a 200x120 typing scene in 32-pixel
 /// tiles.
 fn valid_updates() -> (Vec<u8>, Vec<u8>) {
+    let no_palettes = TileCodec::ALL
+        .iter()
+        .filter(|c| !matches!(c, TileCodec::Palette | TileCodec::PaletteRect))
+        .fold(COPIES_CAPABILITY, |m, c| m | c.bit());
+    let (key, delta, stats) = typing_updates(TileEncoder::default().with_codecs(no_palettes));
+    assert!(stats.patch_tiles > 0, "{stats:?}");
+    (key, delta)
+}
+
+/// As [`valid_updates`], with every codec: the delta's tiles are palette rects.
+fn palette_updates() -> (Vec<u8>, Vec<u8>) {
+    let (key, delta, stats) = typing_updates(TileEncoder::default());
+    assert!(stats.palette_tiles > 0, "{stats:?}");
+    (key, delta)
+}
+
+/// A keyframe and a delta of the 200x120 typing scene in 32-pixel tiles from `enc`.
+fn typing_updates(enc: TileEncoder) -> (Vec<u8>, Vec<u8>, EncodeStats) {
     let mut s = SyntheticSource::new(Scene::Typing, 200, 120, PixelFormat::Bgra8).unwrap();
     let grid = TileGrid::new(200, 120, 32).unwrap();
-    let enc = TileEncoder::default();
     let mut key = Vec::new();
     enc.encode_keyframe(&s.frame(), &grid, 0, &mut key).unwrap();
     let before = s.frame_buffer().clone();
@@ -45,8 +62,7 @@ fn valid_updates() -> (Vec<u8>, Vec<u8>) {
     let stats = enc
         .encode_delta(&s.frame(), &grid, &mask, Some(&base), 1, &mut delta)
         .unwrap();
-    assert!(stats.patch_tiles > 0);
-    (key, delta)
+    (key, delta, stats)
 }
 
 /// An update header followed by hand-made tile records.
@@ -152,10 +168,21 @@ fn patch(base_hash: u64, (x, y, w, h): (u16, u16, u16, u16), block: &[u8]) -> Ve
     p
 }
 
+/// A palette body of `colours` grey levels and the lz4 block of `indices`.
+fn palette_body(colours: u8, indices: &[u8]) -> Vec<u8> {
+    let mut b = vec![colours];
+    for c in 0..colours {
+        b.extend_from_slice(&[c, c, c, 255]);
+    }
+    b.extend_from_slice(&lz4_flex::block::compress(indices));
+    b
+}
+
 #[test]
 fn every_truncation_of_a_valid_update_is_an_error() {
     let (key, delta) = valid_updates();
-    for msg in [&key, &delta] {
+    let (_, palette_delta) = palette_updates();
+    for msg in [&key, &delta, &palette_delta] {
         assert!(decode(msg).is_ok());
         for len in 0..msg.len() {
             assert!(
@@ -419,6 +446,98 @@ fn each_hostile_field_gets_its_own_error() {
             },
         ),
         (
+            "palette of no colours",
+            update(32, 32, 16, 0, 0, &[(0, 5, raw(6))]),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::Palette {
+                        error: PaletteError::Header,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "palette of 17 colours",
+            update(
+                32,
+                32,
+                16,
+                0,
+                0,
+                &[(0, 5, {
+                    let mut b = vec![17u8];
+                    b.extend_from_slice(&raw(17 * 4 + 1));
+                    b
+                })],
+            ),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::Palette {
+                        error: PaletteError::Header,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "palette indices short",
+            update(32, 32, 16, 0, 0, &[(0, 5, palette_body(2, &raw(31)))]),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::Palette {
+                        error: PaletteError::Indices,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "palette index past its colours",
+            update(32, 32, 16, 0, 0, &[(0, 5, palette_body(3, &[0xFF; 64]))]),
+            |e| {
+                matches!(
+                    e,
+                    DecodeError::Palette {
+                        error: PaletteError::Index(3),
+                        index: 0
+                    }
+                )
+            },
+        ),
+        (
+            "palette too long",
+            update(32, 32, 16, 0, 0, &[(0, 5, raw(4096))]),
+            |e| matches!(e, DecodeError::PayloadLength { .. }),
+        ),
+        (
+            "palette rect in a keyframe",
+            update(
+                16,
+                16,
+                16,
+                0,
+                1,
+                &[(0, 6, patch(0, (0, 0, 1, 1), &palette_body(1, &[0])))],
+            ),
+            |e| matches!(e, DecodeError::PatchInKeyframe(0)),
+        ),
+        (
+            "palette rect outside the tile",
+            update(
+                32,
+                32,
+                16,
+                0,
+                0,
+                &[(0, 6, patch(0, (10, 10, 8, 8), &palette_body(1, &raw(8))))],
+            ),
+            |e| matches!(e, DecodeError::PatchRect { .. }),
+        ),
+        (
             "copy in a keyframe",
             with_copies(update(32, 32, 16, 0, 1, &[]), &[[0, 0, 4, 4, 8, 8]], 1),
             |e| matches!(e, DecodeError::CopyCount(1)),
@@ -570,7 +689,7 @@ proptest! {
     fn mutated_updates_decode_or_fail_cleanly(
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<Option<usize>>(),
-        which in 0..4usize,
+        which in 0..5usize,
     ) {
         let (key, delta) = valid_updates();
         let (scroll_key, scroll_delta) = scroll_updates();
@@ -578,6 +697,7 @@ proptest! {
             0 => (key.clone(), key),
             1 => (key, delta),
             2 => (key, solid_keyframe()),
+            3 => palette_updates(),
             _ => (scroll_key, scroll_delta),
         };
         for (at, byte) in flips {
@@ -607,7 +727,13 @@ proptest! {
 
 #[test]
 fn a_patch_of_a_tile_the_receiver_does_not_hold_asks_for_a_keyframe_and_changes_nothing() {
-    let (key, delta) = valid_updates();
+    for (key, delta) in [valid_updates(), palette_updates()] {
+        patch_of_what_is_not_held(key, delta);
+    }
+}
+
+/// Applies `delta`, made against `key`, to another picture, then to `key`.
+fn patch_of_what_is_not_held(key: Vec<u8>, delta: Vec<u8>) {
     // The receiver holds another picture than the one the delta's patches were made against.
     let mut other = SyntheticSource::new(Scene::Typing, 200, 120, PixelFormat::Bgra8).unwrap();
     for _ in 0..40 {

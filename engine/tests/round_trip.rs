@@ -94,12 +94,20 @@ fn stream(
     (used, copies)
 }
 
-/// Every codec set a sender may use: lz4 (and raw) alone, with solid, with patches, all.
-fn codec_sets() -> [TileEncoder; 4] {
+/// Every codec set a sender may use: lz4 (and raw) alone, with solid, with patches, with
+/// palettes, all.
+fn codec_sets() -> [TileEncoder; 5] {
     let solid = TileCodec::Solid.bit();
     let patch = TileCodec::Patch.bit() | TileCodec::Rect.bit();
-    [0, solid, patch, solid | patch | COPIES_CAPABILITY]
-        .map(|c| TileEncoder::default().with_codecs(c))
+    let palette = TileCodec::Palette.bit() | TileCodec::PaletteRect.bit();
+    [
+        0,
+        solid,
+        patch,
+        palette,
+        solid | patch | palette | COPIES_CAPABILITY,
+    ]
+    .map(|c| TileEncoder::default().with_codecs(c))
 }
 
 #[test]
@@ -124,17 +132,18 @@ fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
                 || comp.borrow().frame().unwrap().clone(),
             );
             used.add(&stats);
-            if scene == Scene::Scrolling {
+            if matches!(scene, Scene::Scrolling | Scene::Dragging) {
                 assert_eq!(
                     copies > 0,
                     encoder.codecs() & COPIES_CAPABILITY != 0,
-                    "scrolls copied: {copies}"
+                    "{scene:?}: copies: {copies}"
                 );
             }
         }
         let uses = |codec: TileCodec| encoder.codecs() & codec.bit() != 0;
         assert_eq!(used.solid_tiles > 0, uses(TileCodec::Solid), "{used:?}");
         assert_eq!(used.patch_tiles > 0, uses(TileCodec::Patch), "{used:?}");
+        assert_eq!(used.palette_tiles > 0, uses(TileCodec::Palette), "{used:?}");
         assert!(used.lz4_tiles > 0, "{used:?}");
     }
 }
@@ -158,7 +167,10 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
             },
             || compositor.borrow_mut().read_back().unwrap().unwrap(),
         );
-        assert!(scene != Scene::Scrolling || copies > 0, "no scroll copied");
+        assert!(
+            !matches!(scene, Scene::Scrolling | Scene::Dragging) || copies > 0,
+            "{scene:?}: nothing copied"
+        );
     }
 }
 
@@ -280,7 +292,7 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
                     held.set(i);
                 }
             }
-            let encoder = codec_sets()[rng.below(4) as usize];
+            let encoder = codec_sets()[rng.below(5) as usize];
             let p = plan(&encoder, &previous, &sum, &frame.as_frame(), &grid, &mask);
             copies += p.copies.len();
             if !p.copies.is_empty() {
@@ -318,6 +330,7 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
     for (name, n) in [
         ("solid", used.solid_tiles),
         ("patch", used.patch_tiles),
+        ("palette", used.palette_tiles),
         ("lz4", used.lz4_tiles),
         ("raw", used.raw_tiles),
     ] {

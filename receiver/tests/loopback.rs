@@ -83,9 +83,10 @@ async fn stream_every_scene(compositor: BackendRequest) {
             "{scene:?}"
         );
         if matches!(scene, Scene::Typing | Scene::Dragging) {
-            assert!(sent.tiles.patch > 0, "{scene:?}: {:?}", sent.tiles);
+            let parts = sent.tiles.patch + sent.tiles.palette;
+            assert!(parts > 0, "{scene:?}: {:?}", sent.tiles);
         }
-        if scene == Scene::Scrolling {
+        if matches!(scene, Scene::Scrolling | Scene::Dragging) {
             assert!(sent.tiles.copies > 0, "{scene:?}: {:?}", sent.tiles);
         }
         assert_eq!(
@@ -194,7 +195,7 @@ async fn a_wrong_secret_or_fingerprint_is_refused_before_any_pixel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn patches_and_solid_tiles_cut_the_bytes_and_stay_exact() {
+async fn patches_palettes_and_solid_tiles_cut_the_bytes_and_stay_exact() {
     let frames = 200;
     let mut bytes = Vec::new();
     let all = TileCodec::ALL.iter().fold(0, |m, c| m | c.bit());
@@ -211,7 +212,8 @@ async fn patches_and_solid_tiles_cut_the_bytes_and_stay_exact() {
         let sent = sender.await.unwrap().unwrap();
         assert_eq!(report.stats.checksum_mismatches, 0);
         assert!(report.last_frame.unwrap() == expected(Scene::Typing, frames));
-        assert_eq!(sent.tiles.patch > 0, codecs != 0, "{:?}", sent.tiles);
+        let parts = sent.tiles.patch + sent.tiles.palette;
+        assert_eq!(parts > 0, codecs != 0, "{:?}", sent.tiles);
         assert_eq!(sent.tiles.solid > 0, codecs != 0, "{:?}", sent.tiles);
         // Past the keyframe, per update.
         bytes.push(report.stats.bytes_per_update);

@@ -47,7 +47,8 @@ pub fn parse_region(s: &str) -> Result<Rect, String> {
 }
 
 /// Parses a comma-separated list of the optional codecs (`solid`; `patch`: patches and rects;
-/// `scroll`: copy commands for scrolled areas), or `none`, into
+/// `palette`: palette tiles and rects; `copy` or `scroll`: copy commands for scrolled and moved
+/// areas), or `none`, into
 /// [`tessera_engine::TileCodec::bit`]s and [`tessera_engine::COPIES_CAPABILITY`].
 pub fn parse_codecs(s: &str) -> Result<u8, String> {
     use tessera_engine::TileCodec;
@@ -57,9 +58,10 @@ pub fn parse_codecs(s: &str) -> Result<u8, String> {
     s.split(',').try_fold(0u8, |bits, name| match name.trim() {
         "solid" => Ok(bits | TileCodec::Solid.bit()),
         "patch" => Ok(bits | TileCodec::Patch.bit() | TileCodec::Rect.bit()),
-        "scroll" => Ok(bits | tessera_engine::COPIES_CAPABILITY),
+        "palette" => Ok(bits | TileCodec::Palette.bit() | TileCodec::PaletteRect.bit()),
+        "copy" | "scroll" => Ok(bits | tessera_engine::COPIES_CAPABILITY),
         other => Err(format!(
-            "codec {other:?}: expected solid, patch, scroll (comma-separated) or none"
+            "codec {other:?}: expected solid, patch, palette, copy (comma-separated) or none"
         )),
     })
 }
@@ -97,9 +99,12 @@ mod tests {
             Ok(TileCodec::Solid.bit() | patch)
         );
         assert_eq!(parse_codecs(" patch "), Ok(patch));
+        for copy in ["copy", "scroll"] {
+            assert_eq!(parse_codecs(copy), Ok(tessera_engine::COPIES_CAPABILITY));
+        }
         assert_eq!(
-            parse_codecs("scroll"),
-            Ok(tessera_engine::COPIES_CAPABILITY)
+            parse_codecs("palette"),
+            Ok(TileCodec::Palette.bit() | TileCodec::PaletteRect.bit())
         );
         assert_eq!(parse_codecs("none"), Ok(0));
         for bad in ["", "zstd", "solid,,patch", "none,solid"] {

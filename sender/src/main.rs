@@ -67,9 +67,10 @@ struct Args {
     no_cursor: bool,
     /// Codecs to use besides lz4 and raw, where the viewer takes them: `solid` (one colour in
     /// 4 bytes), `patch` (the changed rectangle of a tile over what the viewer holds),
-    /// `scroll` (a scrolled area moved by a copy, then only the new rows); `none` for lz4
-    /// alone.
-    #[arg(long, value_name = "LIST", default_value = "solid,patch,scroll", value_parser = tessera_sender::cli::parse_codecs)]
+    /// `palette` (tiles and rectangles of at most 16 colours as indices), `copy` (a scrolled or
+    /// moved area moved by a copy command, then only what it does not make right; `scroll` is
+    /// the same); `none` for lz4 alone.
+    #[arg(long, value_name = "LIST", default_value = "solid,patch,palette,copy", value_parser = tessera_sender::cli::parse_codecs)]
     codecs: u8,
     /// Write counters as JSON here when done.
     #[arg(long)]

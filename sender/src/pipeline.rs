@@ -16,8 +16,8 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    apply_copies, detect_vertical_scroll, BackendRequest, CopyRect, CpuFrame, DecodeLimits,
-    DiffError, DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, GridError, PatchBase, Rect,
+    apply_copies, detect_copy, BackendRequest, CopyRect, CpuFrame, DecodeLimits, DiffError,
+    DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, GridError, PatchBase, Rect,
     TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 use thiserror::Error;
@@ -421,26 +421,26 @@ impl PreviousFrame {
     }
 }
 
-/// A scroll found between the previous frame and the current one: the copy, the previous
+/// A scroll or move found between the previous frame and the current one: the copy, the previous
 /// frame as the copy leaves it (and its tile hashes), and the tiles the copy reads or writes.
-struct Scrolled {
+struct Copied {
     copy: CopyRect,
     after: PreviousFrame,
     touched: DirtyMask,
     written: DirtyMask,
 }
 
-impl Scrolled {
-    /// Looks for a scroll from `previous` to `frame` inside `mask`; keeps it when the copy
+impl Copied {
+    /// Looks for a scroll or move from `previous` to `frame` inside `mask`; keeps it when the copy
     /// makes at least one dirty tile right (`current`: the frame's tile hashes). `spare`: the
-    /// last scroll's frame, whose allocation the copied frame reuses.
+    /// last copy's frame, whose allocation the copied frame reuses.
     fn detect(
         previous: &PreviousFrame,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
         current: &[u64],
-        spare: Option<Scrolled>,
+        spare: Option<Copied>,
     ) -> Option<Self> {
         let p = &previous.frame;
         if (p.width(), p.height(), p.format()) != (frame.width(), frame.height(), frame.format())
@@ -448,7 +448,7 @@ impl Scrolled {
         {
             return None;
         }
-        let copy = detect_vertical_scroll(&p.as_frame(), frame, grid, mask)?;
+        let copy = detect_copy(&p.as_frame(), frame, grid, mask)?;
         let mut after = match spare {
             Some(s) => {
                 let mut f = s.after.frame;
@@ -487,8 +487,8 @@ struct DeltaPlan<'a> {
     /// What the viewer holds once the copy (if any) is applied, and which of `tiles` it holds
     /// as that frame has them (they may go as patches).
     base: Option<(&'a PreviousFrame, DirtyMask)>,
-    /// The scroll, when the viewer holds every pixel it touches.
-    copy: Option<&'a Scrolled>,
+    /// The copy, when the viewer holds every pixel it touches.
+    copy: Option<&'a Copied>,
 }
 
 impl<'a> DeltaPlan<'a> {
@@ -497,7 +497,7 @@ impl<'a> DeltaPlan<'a> {
         pending: &DirtyMask,
         viewer: &Viewer,
         previous: Option<&'a PreviousFrame>,
-        scrolled: Option<&'a Scrolled>,
+        copied: Option<&'a Copied>,
         current: &[u64],
     ) -> Self {
         let tiles = pending.len();
@@ -511,11 +511,11 @@ impl<'a> DeltaPlan<'a> {
             };
         };
         let holds_previous = |t: usize| viewer.holds[t] == prev.hashes[t];
-        let scroll = scrolled.filter(|sc| {
+        let copy = copied.filter(|sc| {
             viewer.encoder.codecs() & COPIES_CAPABILITY != 0
                 && sc.touched.iter().all(holds_previous)
         });
-        let Some(sc) = scroll else {
+        let Some(sc) = copy else {
             let mut held = DirtyMask::new(tiles);
             for t in pending.iter().filter(|&t| holds_previous(t)) {
                 held.set(t);
@@ -554,8 +554,8 @@ struct EncodeKey {
     codecs: u8,
     /// The tiles sent as patches of the previous frame, if any may be.
     patchable: Option<DirtyMask>,
-    /// Whether the update starts with the frame's scroll.
-    scrolled: bool,
+    /// Whether the update starts with the frame's copy.
+    copied: bool,
 }
 
 /// The capture thread: paces frames, diffs them, and hands each ready viewer what it needs.
@@ -583,8 +583,8 @@ fn capture_loop(
     // The frame before the current one, and the tiles that changed since it.
     let mut previous: Option<PreviousFrame> = None;
     let mut last_mask: Option<DirtyMask> = None;
-    // The scroll from the previous frame to the current one, if one was found.
-    let mut scrolled: Option<Scrolled> = None;
+    // The scroll or move from the previous frame to the current one, if one was found.
+    let mut copied: Option<Copied> = None;
     let mut pacing = Pacing {
         source_changes: Vec::new(),
         paused: false,
@@ -717,11 +717,11 @@ fn capture_loop(
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
-            let spare = scrolled.take();
-            scrolled = previous
+            let spare = copied.take();
+            copied = previous
                 .as_ref()
                 .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
-                .and_then(|p| Scrolled::detect(p, &frame, &g, &mask, sum.hashes(), spare));
+                .and_then(|p| Copied::detect(p, &frame, &g, &mask, sum.hashes(), spare));
             captured += 1;
             header.sequence += 1;
             broadcaster.on_frame(&mask);
@@ -763,7 +763,7 @@ fn capture_loop(
                     pending,
                     viewer,
                     previous.as_ref(),
-                    scrolled.as_ref(),
+                    copied.as_ref(),
                     hashes,
                 )),
                 _ => None,
@@ -774,7 +774,7 @@ fn capture_loop(
                 patchable: plan
                     .as_ref()
                     .and_then(|p| p.base.as_ref().map(|(_, held)| held.clone())),
-                scrolled: plan.as_ref().is_some_and(|p| p.copy.is_some()),
+                copied: plan.as_ref().is_some_and(|p| p.copy.is_some()),
             };
             let msg = match cache.iter().find(|(k, _)| *k == key) {
                 Some((_, m)) => m.clone(),
@@ -819,7 +819,7 @@ fn capture_loop(
                     };
                     let mut s = stats.lock().expect("stats lock");
                     s.tiles.add(&encoded);
-                    s.tiles.copies += u64::from(key.scrolled);
+                    s.tiles.copies += u64::from(key.copied);
                     drop(s);
                     let msg = Arc::new(msg);
                     cache.push((key, msg.clone()));

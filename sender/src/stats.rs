@@ -85,7 +85,9 @@ pub struct TileCounts {
     pub lz4: u64,
     pub solid: u64,
     pub patch: u64,
-    /// Updates that began with a copy (a scroll).
+    /// Palette tiles and palette rects.
+    pub palette: u64,
+    /// Updates that began with a copy (a scroll or a moved window).
     pub copies: u64,
 }
 
@@ -95,6 +97,7 @@ impl TileCounts {
         self.lz4 += s.lz4_tiles as u64;
         self.solid += s.solid_tiles as u64;
         self.patch += s.patch_tiles as u64;
+        self.palette += s.palette_tiles as u64;
     }
 }
 

@@ -1,5 +1,6 @@
 //! [`DecodedTiles`]: an update's tiles decompressed, in parallel, into one reusable buffer.
 
+use super::palette::decode_palette;
 use super::update::{DecodeError, PatchHeader, TileCodec, Update, PATCH_HEADER_LEN};
 use crate::{CpuFrame, Rect, TilePayload, BYTES_PER_PIXEL};
 use rayon::prelude::*;
@@ -64,15 +65,15 @@ impl DecodedTiles {
             rest = tail;
             slots.push((payload, tile.rect, slot));
         }
-        let decode_one = |scratch: &mut Vec<u8>, (payload, rect, slot): Slot<'_, '_>| {
+        let decode_one = |scratch: &mut Scratch, (payload, rect, slot): Slot<'_, '_>| {
             decode_tile(payload, &rect, base, scratch, slot)
         };
         if slots.len() >= 8 {
             slots
                 .into_par_iter()
-                .try_for_each_init(Vec::new, decode_one)?;
+                .try_for_each_init(Scratch::default, decode_one)?;
         } else {
-            let mut scratch = Vec::new();
+            let mut scratch = Scratch::default();
             slots
                 .into_iter()
                 .try_for_each(|s| decode_one(&mut scratch, s))?;
@@ -110,15 +111,28 @@ fn lz4_exact(index: u32, data: &[u8], out: &mut [u8]) -> Result<(), DecodeError>
     Ok(())
 }
 
+/// Reusable buffers of one decoding thread.
+#[derive(Default)]
+struct Scratch {
+    /// The held tile, then a patch's rectangle.
+    block: Vec<u8>,
+    /// Palette indices.
+    indices: Vec<u8>,
+}
+
 /// Decodes one tile (at `rect` in the frame) into `slot`, its packed pixels.
 fn decode_tile(
     payload: &TilePayload<'_>,
     rect: &Rect,
     base: Option<&CpuFrame<'_>>,
-    scratch: &mut Vec<u8>,
+    scratch: &mut Scratch,
     slot: &mut [u8],
 ) -> Result<(), DecodeError> {
     let index = payload.index;
+    let palette = |body: &[u8], width: u32, indices: &mut Vec<u8>, out: &mut [u8]| {
+        decode_palette(body, width as usize, indices, out)
+            .map_err(|error| DecodeError::Palette { index, error })
+    };
     match payload.codec {
         TileCodec::Raw => slot.copy_from_slice(payload.data),
         TileCodec::Lz4 => lz4_exact(index, payload.data, slot)?,
@@ -127,11 +141,13 @@ fn decode_tile(
                 px.copy_from_slice(payload.data);
             }
         }
-        TileCodec::Patch | TileCodec::Rect => {
+        TileCodec::Palette => palette(payload.data, rect.width, &mut scratch.indices, slot)?,
+        TileCodec::Patch | TileCodec::Rect | TileCodec::PaletteRect => {
             let base = base.ok_or(DecodeError::NoBase(index))?;
             let header = PatchHeader::read(payload.data);
-            base.copy_tile_canonical(rect, scratch);
-            let held = xxh3_64(scratch);
+            let block = &mut scratch.block;
+            base.copy_tile_canonical(rect, block);
+            let held = xxh3_64(block);
             if held != header.base_hash {
                 return Err(DecodeError::BaseMismatch {
                     index,
@@ -139,14 +155,19 @@ fn decode_tile(
                     held,
                 });
             }
-            slot.copy_from_slice(scratch);
+            slot.copy_from_slice(block);
             let p = header.rect;
             let row = p.width as usize * BYTES_PER_PIXEL;
-            scratch.resize(row * p.height as usize, 0);
-            lz4_exact(index, &payload.data[PATCH_HEADER_LEN..], scratch)?;
+            block.resize(row * p.height as usize, 0);
+            let body = &payload.data[PATCH_HEADER_LEN..];
+            if payload.codec == TileCodec::PaletteRect {
+                palette(body, p.width, &mut scratch.indices, block)?;
+            } else {
+                lz4_exact(index, body, block)?;
+            }
             let stride = rect.width as usize * BYTES_PER_PIXEL;
             let xor = payload.codec == TileCodec::Patch;
-            for (dy, src) in scratch.chunks_exact(row).enumerate() {
+            for (dy, src) in block.chunks_exact(row).enumerate() {
                 let at = (p.y as usize + dy) * stride + p.x as usize * BYTES_PER_PIXEL;
                 let dst = &mut slot[at..at + row];
                 if xor {

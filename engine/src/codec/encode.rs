@@ -1,8 +1,10 @@
 //! [`TileEncoder`]: packs the dirty tiles of a frame into an update, in parallel, each tile in
-//! the smallest form the encoder finds: solid, a patch of what the receiver holds, lz4 or raw.
+//! the smallest form the encoder finds: solid, a patch of what the receiver holds, palette, lz4
+//! or raw.
 
 use super::copy::CopyRect;
-use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
+use super::palette::{encode_palette, PaletteScratch};
+use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY, PATCH_HEADER_LEN};
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -27,6 +29,8 @@ pub struct EncodeStats {
     pub solid_tiles: usize,
     /// Patches and rects.
     pub patch_tiles: usize,
+    /// Whole tiles and rects in the palette form.
+    pub palette_tiles: usize,
     /// Bytes of the tiles' pixels before compression.
     pub pixel_bytes: usize,
     /// Bytes of the update message written.
@@ -68,10 +72,19 @@ const PARALLEL_MIN_TILES: usize = 8;
 
 #[derive(Default)]
 struct Scratch {
+    /// The tile's new pixels.
     tile: Vec<u8>,
+    /// The tile as the receiver holds it.
     base: Vec<u8>,
+    /// The whole tile's payload.
+    whole: Vec<u8>,
+    /// The changed rectangle's pixels (or their XOR with the held ones).
+    rect: Vec<u8>,
+    /// The rectangle in lz4.
     packed: Vec<u8>,
-    patch: Vec<u8>,
+    /// The rectangle in the palette form.
+    part: Vec<u8>,
+    palette: PaletteScratch,
 }
 
 impl TileEncoder {
@@ -187,6 +200,7 @@ impl TileEncoder {
             base,
             solid: self.uses(TileCodec::Solid),
             rect: self.uses(TileCodec::Rect),
+            palette: self.uses(TileCodec::Palette),
         };
         let mut stats = EncodeStats::default();
         if self.parallel && dirty.len() >= PARALLEL_MIN_TILES && rayon::current_num_threads() > 1 {
@@ -228,6 +242,7 @@ impl EncodeStats {
         self.raw_tiles += o.raw_tiles;
         self.solid_tiles += o.solid_tiles;
         self.patch_tiles += o.patch_tiles;
+        self.palette_tiles += o.palette_tiles;
         self.pixel_bytes += o.pixel_bytes;
     }
 }
@@ -240,12 +255,14 @@ struct TileJob<'a> {
     solid: bool,
     /// Rects may stand in for patches.
     rect: bool,
+    palette: bool,
 }
 
 impl TileJob<'_> {
-    /// Appends tile `index`'s record to `out`: solid when it is one colour; else a patch or
-    /// rect when the receiver holds the tile, the changes fit in at most half of it, and that
-    /// comes out smaller than the whole tile in lz4; else lz4 (raw when lz4 does not shrink it).
+    /// Appends tile `index`'s record to `out`: solid when it is one colour; else the smallest
+    /// of the whole tile (in the palette form when it has few colours, else lz4, or raw when lz4
+    /// does not shrink it) and — when the receiver holds the tile and the changes fit in at most
+    /// half of it — the changed rectangle as a patch, rect or palette rect.
     fn encode(
         &self,
         index: u32,
@@ -263,65 +280,112 @@ impl TileJob<'_> {
             stats.solid_tiles += 1;
             return;
         }
-        // The whole tile in lz4 (raw when that does not shrink it)...
-        let packed = &mut scratch.packed;
-        packed.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
-        let whole = match lz4_flex::block::compress_into(tile, packed) {
-            Ok(n) if n < tile.len() => (TileCodec::Lz4, n),
-            _ => (TileCodec::Raw, tile.len()),
-        };
-        // ...unless a patch of the held tile is smaller.
-        if let Some(base) = self.base.filter(|b| b.held.get(index as usize)) {
-            base.frame.copy_tile_canonical(&rect, &mut scratch.base);
-            let changed =
-                changed_rect(tile, &scratch.base, rect.width).unwrap_or(Rect::new(0, 0, 1, 1));
-            let area = u64::from(changed.width) * u64::from(changed.height);
-            if area * 2 <= u64::from(rect.width) * u64::from(rect.height) {
-                // XOR where few pixels of the rectangle changed (zeros compress away); the new
-                // pixels themselves where most did (XOR of unrelated pictures is noise).
-                let differing = count_changed(tile, &scratch.base, rect.width, &changed);
-                let codec = if differing * 2 <= area || !self.rect {
-                    TileCodec::Patch
-                } else {
-                    TileCodec::Rect
-                };
-                pack_rect(
-                    tile,
-                    &mut scratch.base,
-                    rect.width,
-                    &changed,
-                    codec == TileCodec::Patch,
-                );
-                let packed_rect = &scratch.base;
-                let patch = &mut scratch.patch;
-                patch.resize(
-                    lz4_flex::block::get_maximum_output_size(packed_rect.len()),
-                    0,
-                );
-                let n = lz4_flex::block::compress_into(packed_rect, patch)
-                    .expect("the buffer has lz4's worst-case size");
-                if n + super::update::PATCH_HEADER_LEN < whole.1 {
-                    let head = PatchHeader {
-                        base_hash: base.hashes[index as usize],
-                        rect: changed,
-                    }
-                    .to_bytes();
-                    write_record(out, index, codec, &[&head, &patch[..n]]);
-                    stats.patch_tiles += 1;
-                    return;
+        let whole = &mut scratch.whole;
+        whole.clear();
+        let whole_codec = if self.palette
+            && encode_palette(tile, rect.width as usize, &mut scratch.palette, whole).is_some()
+        {
+            TileCodec::Palette
+        } else {
+            whole.resize(lz4_flex::block::get_maximum_output_size(tile.len()), 0);
+            match lz4_flex::block::compress_into(tile, whole) {
+                Ok(n) if n < tile.len() => {
+                    whole.truncate(n);
+                    TileCodec::Lz4
+                }
+                _ => {
+                    whole.clear();
+                    whole.extend_from_slice(tile);
+                    TileCodec::Raw
                 }
             }
-        }
-        match whole {
-            (TileCodec::Lz4, n) => {
-                write_record(out, index, TileCodec::Lz4, &[&scratch.packed[..n]]);
-                stats.lz4_tiles += 1;
-            }
-            _ => {
-                write_record(out, index, TileCodec::Raw, &[tile]);
-                stats.raw_tiles += 1;
+        };
+        if let Some(base) = self.base.filter(|b| b.held.get(index as usize)) {
+            if self.encode_part(index, &rect, base, scratch, out, stats) {
+                return;
             }
         }
+        write_record(out, index, whole_codec, &[&scratch.whole]);
+        match whole_codec {
+            TileCodec::Palette => stats.palette_tiles += 1,
+            TileCodec::Lz4 => stats.lz4_tiles += 1,
+            _ => stats.raw_tiles += 1,
+        }
+    }
+
+    /// Appends tile `index` as its changed rectangle over the held tile when the changes fit in
+    /// half of it and that is smaller than `scratch.whole`; whether it did.
+    fn encode_part(
+        &self,
+        index: u32,
+        rect: &Rect,
+        base: &PatchBase<'_>,
+        scratch: &mut Scratch,
+        out: &mut Vec<u8>,
+        stats: &mut EncodeStats,
+    ) -> bool {
+        let tile = &scratch.tile;
+        base.frame.copy_tile_canonical(rect, &mut scratch.base);
+        let changed =
+            changed_rect(tile, &scratch.base, rect.width).unwrap_or(Rect::new(0, 0, 1, 1));
+        let area = u64::from(changed.width) * u64::from(changed.height);
+        if area * 2 > u64::from(rect.width) * u64::from(rect.height) {
+            return false;
+        }
+        // The rectangle's new pixels in the palette form, when they have few colours...
+        let mut best: Option<(TileCodec, &[u8])> = None;
+        if self.palette {
+            pack_rect(tile, None, rect.width, &changed, &mut scratch.rect);
+            scratch.part.clear();
+            if encode_palette(
+                &scratch.rect,
+                changed.width as usize,
+                &mut scratch.palette,
+                &mut scratch.part,
+            )
+            .is_some()
+            {
+                best = Some((TileCodec::PaletteRect, &scratch.part));
+            }
+        }
+        // ...or in lz4: XOR the held ones where few pixels of the rectangle changed (zeros
+        // compress away); the new pixels themselves where most did (XOR of unrelated pictures
+        // is noise).
+        let differing = count_changed(tile, &scratch.base, rect.width, &changed);
+        let codec = if differing * 2 <= area || !self.rect {
+            TileCodec::Patch
+        } else {
+            TileCodec::Rect
+        };
+        let xor_base = (codec == TileCodec::Patch).then_some(&scratch.base[..]);
+        pack_rect(tile, xor_base, rect.width, &changed, &mut scratch.rect);
+        let lz4 = &mut scratch.packed;
+        lz4.resize(
+            lz4_flex::block::get_maximum_output_size(scratch.rect.len()),
+            0,
+        );
+        let n = lz4_flex::block::compress_into(&scratch.rect, lz4)
+            .expect("the buffer has lz4's worst-case size");
+        if best.is_none_or(|(_, b)| n < b.len()) {
+            best = Some((codec, &lz4[..n]));
+        }
+        let Some((codec, body)) =
+            best.filter(|(_, b)| b.len() + PATCH_HEADER_LEN < scratch.whole.len())
+        else {
+            return false;
+        };
+        let head = PatchHeader {
+            base_hash: base.hashes[index as usize],
+            rect: changed,
+        }
+        .to_bytes();
+        write_record(out, index, codec, &[&head, body]);
+        if codec == TileCodec::PaletteRect {
+            stats.palette_tiles += 1;
+        } else {
+            stats.patch_tiles += 1;
+        }
+        true
     }
 }
 
@@ -379,25 +443,21 @@ fn count_changed(a: &[u8], b: &[u8], width: u32, rect: &Rect) -> u64 {
         .sum()
 }
 
-/// Replaces `base` (a packed tile `width` pixels wide) by `rect`'s pixels of `tile` — XOR
-/// `base` when `xor` — rows packed.
-fn pack_rect(tile: &[u8], base: &mut Vec<u8>, width: u32, rect: &Rect, xor: bool) {
+/// Writes `rect`'s pixels of the packed `tile` (`width` pixels a row) to `out`, rows packed —
+/// XOR the same pixels of `xor` when given.
+fn pack_rect(tile: &[u8], xor: Option<&[u8]>, width: u32, rect: &Rect, out: &mut Vec<u8>) {
     let stride = width as usize * BYTES_PER_PIXEL;
     let row = rect.width as usize * BYTES_PER_PIXEL;
     let x0 = rect.x as usize * BYTES_PER_PIXEL;
+    out.clear();
     for dy in 0..rect.height as usize {
         let at = (rect.y as usize + dy) * stride + x0;
-        let dst = dy * row;
-        // The packed row lands at or before the row it reads: never overwritten before read.
-        for i in 0..row {
-            base[dst + i] = if xor {
-                tile[at + i] ^ base[at + i]
-            } else {
-                tile[at + i]
-            };
+        let new = &tile[at..at + row];
+        match xor {
+            Some(held) => out.extend(new.iter().zip(&held[at..at + row]).map(|(a, b)| a ^ b)),
+            None => out.extend_from_slice(new),
         }
     }
-    base.truncate(row * rect.height as usize);
 }
 
 #[cfg(test)]
@@ -415,13 +475,13 @@ mod tests {
     }
 
     #[test]
-    fn pack_rect_packs_the_rectangle_in_place() {
+    fn pack_rect_packs_the_rectangle() {
         let tile: Vec<u8> = (0..4 * 4 * 4).map(|i| i as u8).collect();
-        let mut base = vec![0u8; tile.len()];
-        base[(4 + 1) * 4] = 0xFF; // (1, 1)
-        let mut plain = base.clone();
-        pack_rect(&tile, &mut base, 4, &Rect::new(1, 1, 2, 2), true);
-        pack_rect(&tile, &mut plain, 4, &Rect::new(1, 1, 2, 2), false);
+        let mut held = vec![0u8; tile.len()];
+        held[(4 + 1) * 4] = 0xFF; // (1, 1)
+        let (mut base, mut plain) = (Vec::new(), Vec::new());
+        pack_rect(&tile, Some(&held), 4, &Rect::new(1, 1, 2, 2), &mut base);
+        pack_rect(&tile, None, 4, &Rect::new(1, 1, 2, 2), &mut plain);
         let mut want = Vec::new();
         for (x, y) in [(1, 1), (2, 1), (1, 2), (2, 2)] {
             let at = (y * 4 + x) * 4;

@@ -25,8 +25,12 @@
 //!   inside the tile (`x, y, width, height: u16`), then one lz4 block that decompresses to the
 //!   rectangle's pixels XOR the held ones, rows packed. Everything outside it stays as held.
 //! - 4 rect (deltas only): as patch, but the block holds the rectangle's new pixels themselves.
+//! - 5 palette: the tile in the palette form (`super::palette`).
+//! - 6 palette rect (deltas only): a patch header, then the rectangle's new pixels in the
+//!   palette form.
 
 use super::copy::{CopyRect, COPY_LEN, MAX_COPIES};
+use super::palette::{max_palette_body, PaletteError, MAX_PALETTE_COLOURS};
 use crate::{PixelFormat, Rect, TileGrid, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
 
@@ -58,10 +62,23 @@ pub enum TileCodec {
     /// A rectangle of the tile's new pixels, as one lz4 block, over the held tile (checked by
     /// its hash, as a patch).
     Rect,
+    /// The tile's colours (at most 16) and an lz4 block of each pixel's index into them.
+    Palette,
+    /// A rectangle of the tile's new pixels in the palette form, over the held tile (checked by
+    /// its hash, as a patch).
+    PaletteRect,
 }
 
 impl TileCodec {
-    pub const ALL: [TileCodec; 5] = [Self::Raw, Self::Lz4, Self::Solid, Self::Patch, Self::Rect];
+    pub const ALL: [TileCodec; 7] = [
+        Self::Raw,
+        Self::Lz4,
+        Self::Solid,
+        Self::Patch,
+        Self::Rect,
+        Self::Palette,
+        Self::PaletteRect,
+    ];
 
     pub fn wire_code(self) -> u8 {
         match self {
@@ -70,6 +87,8 @@ impl TileCodec {
             Self::Solid => 2,
             Self::Patch => 3,
             Self::Rect => 4,
+            Self::Palette => 5,
+            Self::PaletteRect => 6,
         }
     }
     pub fn from_wire_code(code: u8) -> Option<Self> {
@@ -82,15 +101,20 @@ impl TileCodec {
 
     /// Whether the codec changes part of a tile the receiver holds.
     pub fn patches(self) -> bool {
-        matches!(self, Self::Patch | Self::Rect)
+        matches!(self, Self::Patch | Self::Rect | Self::PaletteRect)
     }
 }
+
+/// The fewest bytes of a palette body: one colour and a one-byte lz4 block.
+const MIN_PALETTE_BODY: usize = 1 + 4 + 1;
+const _: () = assert!(MAX_PALETTE_COLOURS <= u8::MAX as usize);
 
 /// Bytes of a patch payload before its lz4 block: base hash `u64`, then x, y, width, height
 /// as `u16`.
 pub const PATCH_HEADER_LEN: usize = 16;
 
-/// The header of a [`TileCodec::Patch`] or [`TileCodec::Rect`] payload.
+/// The header of a [`TileCodec::Patch`], [`TileCodec::Rect`] or [`TileCodec::PaletteRect`]
+/// payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PatchHeader {
     /// XXH3-64 of the canonical pixels of the tile the patch applies to.
@@ -196,6 +220,8 @@ pub enum DecodeError {
         width: u32,
         height: u32,
     },
+    #[error("tile {index}: palette: {error}")]
+    Palette { index: u32, error: PaletteError },
     #[error("tile {0}: a keyframe cannot patch what the receiver holds")]
     PatchInKeyframe(u32),
     #[error("tile {0}: a patch needs the frame it applies to, and there is none")]
@@ -422,10 +448,23 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
             TileCodec::Raw => (tile_bytes, len == tile_bytes),
             TileCodec::Lz4 => (max_lz4(tile_bytes), len > 0 && len <= max_lz4(tile_bytes)),
             TileCodec::Solid => (4, len == 4),
+            TileCodec::Palette => {
+                let t = grid.tile_rect(index as usize);
+                let most = max_palette_body(t.width as usize, t.height as usize);
+                (most, len >= MIN_PALETTE_BODY && len <= most)
+            }
             // The rectangle is checked once the header is read; this bounds the whole tile.
             TileCodec::Patch | TileCodec::Rect => {
                 let most = PATCH_HEADER_LEN + max_lz4(tile_bytes);
                 (most, len > PATCH_HEADER_LEN && len <= most)
+            }
+            TileCodec::PaletteRect => {
+                let t = grid.tile_rect(index as usize);
+                let most = PATCH_HEADER_LEN + max_palette_body(t.width as usize, t.height as usize);
+                (
+                    most,
+                    len >= PATCH_HEADER_LEN + MIN_PALETTE_BODY && len <= most,
+                )
             }
         };
         if !length_ok {
@@ -447,8 +486,13 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
                 && rect.height > 0
                 && rect.right() <= tile.width
                 && rect.bottom() <= tile.height;
-            let allowed =
-                PATCH_HEADER_LEN + max_lz4(rect.width as usize * rect.height as usize * 4);
+            let (w, h) = (rect.width as usize, rect.height as usize);
+            let allowed = PATCH_HEADER_LEN
+                + if codec == TileCodec::PaletteRect {
+                    max_palette_body(w, h)
+                } else {
+                    max_lz4(w * h * 4)
+                };
             if !inside {
                 return Err(DecodeError::PatchRect {
                     index,

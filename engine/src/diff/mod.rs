@@ -1,6 +1,8 @@
 //! Finding the tiles that changed between two frames: on the CPU ([`CpuDiff`]), on the GPU
 //! ([`GpuDiff`]), the choice between them ([`choose_backend`]) and a stateful wrapper that keeps
-//! the previous frame ([`FrameDiffer`]); and what scrolled ([`detect_vertical_scroll`]).
+//! the previous frame ([`FrameDiffer`]); and what scrolled or moved ([`detect_copy`]: a vertical
+//! scroll by row hashes, [`detect_vertical_scroll`], else a move by block matching,
+//! [`detect_move`]).
 //!
 //! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
 //! never replace it: a hinted tile whose pixels are equal stays clean.
@@ -10,14 +12,28 @@ mod cpu;
 mod differ;
 mod gpu;
 mod scroll;
+mod window_move;
 
 pub use backend::{choose_backend, BackendChoice, BackendRequest, DiffBackend};
 pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
 pub use scroll::detect_vertical_scroll;
+pub use window_move::detect_move;
 
-use crate::{GpuError, GridMismatch, PixelFormat};
+use crate::{CopyRect, CpuFrame, DirtyMask, GpuError, GridMismatch, PixelFormat, TileGrid};
+
+/// The copy that turns `prev` into `cur` best inside the changed area of `mask`: a vertical
+/// scroll when rows moved as a whole, else a moved rectangle (a dragged window), else none.
+/// A proposal: the caller checks what the copy gives, tile by tile.
+pub fn detect_copy(
+    prev: &CpuFrame<'_>,
+    cur: &CpuFrame<'_>,
+    grid: &TileGrid,
+    mask: &DirtyMask,
+) -> Option<CopyRect> {
+    detect_vertical_scroll(prev, cur, grid, mask).or_else(|| detect_move(prev, cur, grid, mask))
+}
 use thiserror::Error;
 
 /// Why a diff could not run.

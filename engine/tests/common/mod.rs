@@ -3,8 +3,8 @@
 
 use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
-    apply_copies, detect_vertical_scroll, CopyRect, CpuFrame, DirtyMask, FrameBuffer, GpuContext,
-    PixelFormat, TileEncoder, TileGrid, COPIES_CAPABILITY,
+    apply_copies, detect_copy, CopyRect, CpuFrame, DirtyMask, FrameBuffer, GpuContext, PixelFormat,
+    TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 
 /// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_SYSTEM=1`
@@ -93,7 +93,7 @@ pub fn plan(
     if encoder.codecs() & COPIES_CAPABILITY == 0 {
         return planned;
     }
-    let Some(copy) = detect_vertical_scroll(&prev.as_frame(), cur, grid, mask) else {
+    let Some(copy) = detect_copy(&prev.as_frame(), cur, grid, mask) else {
         return planned;
     };
     apply_copies(&mut planned.after, &[copy]).unwrap();
