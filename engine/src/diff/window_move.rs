@@ -3,11 +3,12 @@
 //! what the window uncovered needs sending.
 //!
 //! Block matching by content-defined anchors. Inside the changed rectangle every run of
-//! [`SEGMENT`] pixels of a row is hashed with a rolling hash in both frames; runs whose hash
-//! falls in one sixteenth of the hash space are anchors, so both frames pick the same runs of
-//! the same content wherever it lies. Each anchor of the new frame that matches exactly one
+//! [`SEGMENT`] pixels of a row is hashed with a rolling hash (every row of the old frame, every
+//! [`ROW_STEP`]-th of the new one); runs whose hash falls in one sixteenth of the hash space are
+//! anchors, so both frames pick the same runs of the same content wherever it lies. Each anchor of the new frame that matches exactly one
 //! anchor of the old one votes for their offset. The winning offset's voters bound the moved
-//! rectangle, which then grows edge by edge while whole rows and columns still match. As with
+//! rectangle, which then grows edge by edge (inside the changed rectangle) while whole rows and
+//! columns still match. As with
 //! scrolls, the result is a proposal the sender checks tile by tile.
 
 use crate::{hash_rect, CopyRect, CpuFrame, DirtyMask, Rect, TileGrid, BYTES_PER_PIXEL};
@@ -19,8 +20,11 @@ const SEGMENT: usize = 16;
 const MIN_TILES: usize = 4;
 /// Fewer agreeing anchors than this are chance.
 const MIN_VOTES: u32 = 8;
-/// One anchor in this many runs.
-const ANCHOR_EVERY: u64 = 16;
+/// One anchor in 2^ANCHOR_BITS runs.
+const ANCHOR_BITS: u32 = 4;
+/// The new frame is sampled on every this many rows (the old one on every row, so any offset
+/// is found).
+const ROW_STEP: usize = 2;
 /// The rolling hash's multiplier (odd).
 const BASE: u64 = 0x0000_0100_0000_01b3;
 
@@ -52,14 +56,14 @@ pub fn detect_move(
         return None;
     }
     let mut old: HashMap<u64, Anchor> = HashMap::new();
-    anchors(prev, &changed, |h, x, y| {
+    anchors(prev, &changed, 1, |h, x, y| {
         old.entry(h)
             .and_modify(|a| a.unique = false)
             .or_insert(Anchor { x, y, unique: true });
     });
     // Votes per offset, and the bounding box of the runs that cast them.
     let mut votes: HashMap<(i64, i64), (u32, Rect)> = HashMap::new();
-    anchors(cur, &changed, |h, x, y| {
+    anchors(cur, &changed, ROW_STEP, |h, x, y| {
         if let Some(a) = old.get(&h).filter(|a| a.unique) {
             let offset = (i64::from(a.x) - i64::from(x), i64::from(a.y) - i64::from(y));
             if offset != (0, 0) {
@@ -76,7 +80,7 @@ pub fn detect_move(
     if count < MIN_VOTES {
         return None;
     }
-    let dst = grow(prev, cur, voters, dx, dy)?;
+    let dst = grow(prev, cur, &changed, voters, dx, dy)?;
     let src = Rect::new(
         (i64::from(dst.x) + dx) as u32,
         (i64::from(dst.y) + dy) as u32,
@@ -91,48 +95,53 @@ pub fn detect_move(
     })
 }
 
-/// Calls `found(hash, x, y)` for every anchor run of `frame` inside `area`.
-fn anchors(frame: &CpuFrame<'_>, area: &Rect, mut found: impl FnMut(u64, u32, u32)) {
+/// Calls `found(hash, x, y)` for every anchor run of `frame` inside `area`, on every
+/// `row_step`-th row.
+fn anchors(
+    frame: &CpuFrame<'_>,
+    area: &Rect,
+    row_step: usize,
+    mut found: impl FnMut(u64, u32, u32),
+) {
     let top = BASE.wrapping_pow(SEGMENT as u32 - 1);
     let x0 = area.x as usize * BYTES_PER_PIXEL;
-    for y in area.y..area.bottom() {
+    let mut px: Vec<u64> = Vec::with_capacity(area.width as usize);
+    for y in (area.y..area.bottom()).step_by(row_step) {
         let row = &frame.row(y)[x0..x0 + area.width as usize * BYTES_PER_PIXEL];
-        let px = |i: usize| {
-            u64::from(u32::from_le_bytes(
-                row[i * BYTES_PER_PIXEL..(i + 1) * BYTES_PER_PIXEL]
-                    .try_into()
-                    .expect("4 bytes"),
-            ))
-        };
-        let mut h = (0..SEGMENT).fold(0u64, |h, i| h.wrapping_mul(BASE).wrapping_add(px(i)));
-        let runs = area.width as usize - SEGMENT + 1;
-        for i in 0..runs {
+        px.clear();
+        px.extend(
+            row.chunks_exact(BYTES_PER_PIXEL)
+                .map(|p| u64::from(u32::from_le_bytes(p.try_into().expect("4 bytes")))),
+        );
+        let mut h = px[..SEGMENT]
+            .iter()
+            .fold(0u64, |h, &p| h.wrapping_mul(BASE).wrapping_add(p));
+        for i in 0..=px.len() - SEGMENT {
             if i > 0 {
                 h = h
-                    .wrapping_sub(px(i - 1).wrapping_mul(top))
+                    .wrapping_sub(px[i - 1].wrapping_mul(top))
                     .wrapping_mul(BASE)
-                    .wrapping_add(px(i + SEGMENT - 1));
+                    .wrapping_add(px[i + SEGMENT - 1]);
             }
-            let mixed = mix(h);
-            if mixed.is_multiple_of(ANCHOR_EVERY) {
-                found(mixed, area.x + i as u32, y);
+            // The top bits of the product depend on every pixel of the run.
+            if h >> (64 - ANCHOR_BITS) == 0 {
+                found(h, area.x + i as u32, y);
             }
         }
     }
 }
 
-/// Spreads every bit of `h` over all bits (the low bits pick anchors).
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// The largest rectangle around `seed` (in `cur`) whose pixels are those of `prev` at an offset
-/// of (`dx`, `dy`): the seed shrunk to rows and columns that match, then grown edge by edge.
-fn grow(prev: &CpuFrame<'_>, cur: &CpuFrame<'_>, seed: Rect, dx: i64, dy: i64) -> Option<Rect> {
+/// The largest rectangle around `seed` (in `cur`) inside `changed` whose pixels are those of
+/// `prev` at an offset of (`dx`, `dy`): the seed shrunk to rows and columns that match, then
+/// grown edge by edge. (Outside the changed rectangle nothing needs copying.)
+fn grow(
+    prev: &CpuFrame<'_>,
+    cur: &CpuFrame<'_>,
+    changed: &Rect,
+    seed: Rect,
+    dx: i64,
+    dy: i64,
+) -> Option<Rect> {
     let (w, h) = (i64::from(cur.width()), i64::from(cur.height()));
     // Where a destination rectangle may lie so that its source stays inside the frame.
     let room = Rect::new(
@@ -140,7 +149,8 @@ fn grow(prev: &CpuFrame<'_>, cur: &CpuFrame<'_>, seed: Rect, dx: i64, dy: i64) -
         (-dy).max(0) as u32,
         (w - dx.abs()).max(0) as u32,
         (h - dy.abs()).max(0) as u32,
-    );
+    )
+    .intersection(changed)?;
     let mut r = seed.intersection(&room)?;
     let matches = |x: u32, y: u32, width: u32, height: u32| -> bool {
         (y..y + height).all(|yy| {
