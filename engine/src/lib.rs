@@ -34,7 +34,7 @@ pub use codec::{
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
     choose_backend, detect_copy, detect_move, detect_vertical_scroll, BackendChoice,
-    BackendRequest, CpuDiff, DiffBackend, DiffError, FrameDiffer, GpuDiff,
+    BackendRequest, CopyDetector, CpuDiff, DiffBackend, DiffError, FrameDiffer, GpuDiff,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

@@ -16,7 +16,7 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    apply_copies, detect_copy, BackendRequest, CopyRect, CpuFrame, DecodeLimits, DiffError,
+    apply_copies, BackendRequest, CopyDetector, CopyRect, CpuFrame, DecodeLimits, DiffError,
     DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, GridError, PatchBase, Rect,
     TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
@@ -433,7 +433,8 @@ struct Copied {
 impl Copied {
     /// Looks for a scroll or move from `previous` to `frame` inside `mask`; keeps it when the copy
     /// makes at least one dirty tile right (`current`: the frame's tile hashes). `spare`: the
-    /// last copy's frame, whose allocation the copied frame reuses.
+    /// last copy's frame, whose allocation the copied frame reuses. `detector` remembers where
+    /// move searches found nothing.
     fn detect(
         previous: &PreviousFrame,
         frame: &CpuFrame<'_>,
@@ -441,6 +442,7 @@ impl Copied {
         mask: &DirtyMask,
         current: &[u64],
         spare: Option<Copied>,
+        detector: &mut CopyDetector,
     ) -> Option<Self> {
         let p = &previous.frame;
         if (p.width(), p.height(), p.format()) != (frame.width(), frame.height(), frame.format())
@@ -448,7 +450,7 @@ impl Copied {
         {
             return None;
         }
-        let copy = detect_copy(&p.as_frame(), frame, grid, mask)?;
+        let copy = detector.detect(&p.as_frame(), frame, grid, mask)?;
         let mut after = match spare {
             Some(s) => {
                 let mut f = s.after.frame;
@@ -585,6 +587,7 @@ fn capture_loop(
     let mut last_mask: Option<DirtyMask> = None;
     // The scroll or move from the previous frame to the current one, if one was found.
     let mut copied: Option<Copied> = None;
+    let mut detector = CopyDetector::new();
     let mut pacing = Pacing {
         source_changes: Vec::new(),
         paused: false,
@@ -721,7 +724,9 @@ fn capture_loop(
             copied = previous
                 .as_ref()
                 .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
-                .and_then(|p| Copied::detect(p, &frame, &g, &mask, sum.hashes(), spare));
+                .and_then(|p| {
+                    Copied::detect(p, &frame, &g, &mask, sum.hashes(), spare, &mut detector)
+                });
             captured += 1;
             header.sequence += 1;
             broadcaster.on_frame(&mask);

@@ -2,12 +2,14 @@
 //! ([`GpuDiff`]), the choice between them ([`choose_backend`]) and a stateful wrapper that keeps
 //! the previous frame ([`FrameDiffer`]); and what scrolled or moved ([`detect_copy`]: a vertical
 //! scroll by row hashes, [`detect_vertical_scroll`], else a move by block matching,
-//! [`detect_move`]).
+//! [`detect_move`]; [`CopyDetector`] does that frame after frame without searching a playing
+//! video for moves on every frame).
 //!
 //! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
 //! never replace it: a hinted tile whose pixels are equal stays clean.
 
 mod backend;
+mod copy_detector;
 mod cpu;
 mod differ;
 mod gpu;
@@ -15,6 +17,7 @@ mod scroll;
 mod window_move;
 
 pub use backend::{choose_backend, BackendChoice, BackendRequest, DiffBackend};
+pub use copy_detector::CopyDetector;
 pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
