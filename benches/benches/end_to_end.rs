@@ -3,7 +3,10 @@
 //! frames a second the pipeline delivers).
 //!
 //! `cargo bench -p tessera-benches --bench end_to_end` prints a markdown table and writes
-//! `target/tessera-e2e.svg`; BENCHMARKS.md records them. Under `cargo test --benches` it runs one
+//! `target/tessera-e2e.svg`; BENCHMARKS.md records them. `-- --diff cpu|gpu|auto` and
+//! `--compositor cpu|gpu|auto` (default `auto`) set the sender's diff and the headless
+//! receiver's compositor; other arguments (`1080p`, `4K`, scene names) keep only the rows that
+//! name one of them. Under `cargo test --benches` it runs one
 //! tiny configuration to prove it still works.
 
 use std::time::Duration;
@@ -23,6 +26,8 @@ struct Row {
     raw_frame_bytes: f64,
     cpu_ms_per_frame: f64,
     mismatches: u64,
+    /// Where the sender diffed and the receiver composited, as each reported.
+    stages: String,
 }
 
 /// CPU time (user + system) of this process so far.
@@ -34,18 +39,46 @@ fn cpu_time() -> Duration {
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
+/// Where the two GPU-capable stages run.
+#[derive(Clone, Copy)]
+struct Backends {
+    diff: BackendRequest,
+    compositor: BackendRequest,
+}
+
+impl Backends {
+    /// `--diff X` and `--compositor Y` from the bench's arguments.
+    fn from_args(args: &[String]) -> Result<Self, String> {
+        let pick = |flag: &str| -> Result<BackendRequest, String> {
+            match args.iter().position(|a| a == flag) {
+                None => Ok(BackendRequest::Auto),
+                Some(i) => args
+                    .get(i + 1)
+                    .ok_or(format!("{flag} needs cpu, gpu or auto"))?
+                    .parse(),
+            }
+        };
+        Ok(Self {
+            diff: pick("--diff")?,
+            compositor: pick("--compositor")?,
+        })
+    }
+}
+
 async fn run_one(
     resolution: &'static str,
     (w, h): (u32, u32),
     scene: Scene,
     fps: u32,
     frames: u64,
+    backends: Backends,
 ) -> Row {
-    let (sending, link) = tessera_benches::share_synthetic(scene, (w, h), fps, frames);
+    let (sending, link) =
+        tessera_benches::share_synthetic(scene, (w, h), fps, frames, backends.diff);
     let cpu_before = cpu_time();
     let receiver = Receiver::connect(
         ReceiverConfig {
-            compositor: BackendRequest::Auto,
+            compositor: backends.compositor,
             ..ReceiverConfig::default()
         },
         link,
@@ -68,11 +101,20 @@ async fn run_one(
         raw_frame_bytes: f64::from(w) * f64::from(h) * 4.0,
         cpu_ms_per_frame: cpu.as_secs_f64() * 1e3 / sent.frames.max(1) as f64,
         mismatches: s.checksum_mismatches,
+        stages: format!(
+            "{} / {}",
+            sent.labels.diff_backend.as_deref().unwrap_or("?"),
+            s.labels
+                .compositor
+                .as_deref()
+                .and_then(|c| c.split_whitespace().next())
+                .unwrap_or("?")
+        ),
     }
 }
 
 fn table(rows: &[Row]) -> String {
-    let mut out = String::from("| resolution | scene | pacing | updates | fps delivered | latency p50 ms | p99 ms | Mbit/s | bytes/update | % of raw frame | CPU ms/frame (both ends) | mismatches |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| resolution | scene | pacing | updates | fps delivered | latency p50 ms | p99 ms | Mbit/s | bytes/update | % of raw frame | CPU ms/frame (both ends) | mismatches | diff / compositor |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in rows {
         // One update (the keyframe) has no rate: the idle scene sends nothing after it.
         let (fps, mbit) = if r.updates > 1 {
@@ -81,7 +123,7 @@ fn table(rows: &[Row]) -> String {
             ("n/a".to_string(), "n/a".to_string())
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {:.0} | {:.3}% | {:.2} | {} |\n",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.2} | {} | {:.0} | {:.3}% | {:.2} | {} | {} |\n",
             r.resolution,
             r.scene.name(),
             if r.paced { "60 fps" } else { "unpaced" },
@@ -93,7 +135,8 @@ fn table(rows: &[Row]) -> String {
             r.bytes_per_update,
             100.0 * r.bytes_per_update / r.raw_frame_bytes,
             r.cpu_ms_per_frame,
-            r.mismatches
+            r.mismatches,
+            r.stages
         ));
     }
     out
@@ -174,7 +217,15 @@ fn svg(rows: &[Row]) -> String {
 }
 
 fn main() {
-    let bench = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    let bench = args.iter().any(|a| a == "--bench");
+    let backends = match Backends::from_args(&args) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("end_to_end: {e}");
+            std::process::exit(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -182,17 +233,36 @@ fn main() {
         .unwrap();
     if !bench {
         // `cargo test --benches`: one small run, to prove the bench still works.
-        let row = runtime.block_on(run_one("test", (320, 180), Scene::Typing, 0, 20));
+        let row = runtime.block_on(run_one("test", (320, 180), Scene::Typing, 0, 20, backends));
         assert_eq!(row.mismatches, 0);
         println!("end_to_end: test run ok ({:.0} fps)", row.fps);
         return;
     }
+    // Row filters: arguments that are neither flags nor a flag's value.
+    let filters: Vec<&str> = args
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(i, a)| {
+            !a.starts_with("--") && !matches!(args[i - 1].as_str(), "--diff" | "--compositor")
+        })
+        .map(|(_, a)| a.as_str())
+        .collect();
+    let wanted = |name: &str| filters.is_empty() || filters.contains(&name);
     let frames = 300;
     let mut rows = Vec::new();
     for (name, size) in [("1080p", (1920, 1080)), ("4K", (3840, 2160))] {
         for scene in Scene::ALL {
+            let named = [name, scene.name()];
+            let resolutions = filters.iter().any(|f| *f == "1080p" || *f == "4K");
+            let scenes = filters
+                .iter()
+                .any(|f| Scene::ALL.iter().any(|s| s.name() == *f));
+            if (resolutions && !wanted(named[0])) || (scenes && !wanted(named[1])) {
+                continue;
+            }
             for fps in [60, 0] {
-                let row = runtime.block_on(run_one(name, size, scene, fps, frames));
+                let row = runtime.block_on(run_one(name, size, scene, fps, frames, backends));
                 eprintln!(
                     "{name} {} {}: {:.1} fps",
                     scene.name(),
@@ -204,11 +274,15 @@ fn main() {
         }
     }
     println!(
-        "\n## End to end over loopback\n\nMachine: {}. {frames} frames a run; sender and receiver in one process; diff and compositor on `auto`.\n",
-        tessera_benches::machine()
+        "\n## End to end over loopback\n\nMachine: {}. {frames} frames a run; sender and receiver in one process; diff `{:?}`, compositor `{:?}` (as asked).\n",
+        tessera_benches::machine(),
+        backends.diff,
+        backends.compositor
     );
     println!("{}", table(&rows));
     let target = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tessera-e2e.svg");
-    std::fs::write(&target, svg(&rows)).unwrap();
-    println!("chart: {}", target.display());
+    match std::fs::write(&target, svg(&rows)) {
+        Ok(()) => println!("chart: {}", target.display()),
+        Err(e) => eprintln!("chart not written to {}: {e}", target.display()),
+    }
 }

@@ -28,7 +28,13 @@ fn child(spec: &str) {
         .build()
         .unwrap();
     let _entered = runtime.enter();
-    let (sending, link) = tessera_benches::share_synthetic(scene, size, 60, frames);
+    let (sending, link) = tessera_benches::share_synthetic(
+        scene,
+        size,
+        60,
+        frames,
+        tessera_engine::BackendRequest::Auto,
+    );
     let receiver = Receiver::connect(ReceiverConfig::default(), link);
     let options = WindowOptions {
         scale: Scale::Actual,

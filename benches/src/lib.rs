@@ -18,13 +18,14 @@ pub fn machine() -> String {
 }
 
 /// Starts a sender of the synthetic `scene` at `width` x `height` on loopback, `fps` paced
-/// (0: unpaced), stopping after `frames`; returns its task and join link. Call inside a tokio
-/// runtime.
+/// (0: unpaced), stopping after `frames`, diffing on `diff`; returns its task and join link.
+/// Call inside a tokio runtime.
 pub fn share_synthetic(
     scene: tessera_engine::Scene,
     (width, height): (u32, u32),
     fps: u32,
     frames: u64,
+    diff: tessera_engine::BackendRequest,
 ) -> (
     tokio::task::JoinHandle<
         Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
@@ -36,7 +37,7 @@ pub fn share_synthetic(
         width,
         height,
         fps,
-        diff: tessera_engine::BackendRequest::Auto,
+        diff,
         frames: Some(frames),
         ..tessera_sender::SenderConfig::default()
     };

@@ -33,8 +33,8 @@ pub use codec::{
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
-    choose_backend, detect_copy, detect_move, detect_vertical_scroll, BackendChoice,
-    BackendRequest, CopyDetector, CpuDiff, DiffBackend, DiffError, FrameDiffer, GpuDiff,
+    choose_backend, detect_copy, detect_move, detect_vertical_scroll, needs_gpu, BackendChoice,
+    BackendRequest, CopyDetector, CpuDiff, DiffBackend, DiffError, FrameDiffer, FramesIn, GpuDiff,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

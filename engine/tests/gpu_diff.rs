@@ -5,7 +5,7 @@ mod common;
 use common::{gpu, noise, padded, Rng};
 use tessera_engine::{
     BackendRequest, CpuDiff, CpuFrame, DiffBackend, DirtyMask, Frame, FrameBuffer, FrameDiffer,
-    GpuDiff, GpuFrame, PixelFormat, Rect, TileGrid,
+    FramesIn, GpuDiff, GpuFrame, PixelFormat, Rect, TileGrid,
 };
 
 /// Changes a few bytes of `f`: on tile borders, in the last partial tile, alpha-only, random.
@@ -239,7 +239,7 @@ fn hints_that_touch_nothing_report_nothing() {
 #[test]
 fn auto_backend_follows_the_adapter() {
     let Some(ctx) = gpu() else { return };
-    let (differ, choice, shared) = FrameDiffer::open(BackendRequest::Auto).unwrap();
+    let (differ, choice, shared) = FrameDiffer::open(BackendRequest::Auto, FramesIn::Gpu).unwrap();
     let adapter = choice.adapter.clone().expect("an adapter was found");
     assert_eq!(adapter, *ctx.adapter());
     let expected = if adapter.software {
@@ -250,11 +250,15 @@ fn auto_backend_follows_the_adapter() {
     assert_eq!(choice.backend, expected, "{choice}");
     assert_eq!(differ.backend(), expected);
     assert_eq!(shared.is_some(), expected == DiffBackend::Gpu);
-    let (forced, choice, _) = FrameDiffer::open(BackendRequest::Gpu).unwrap();
+    let (forced, choice, _) = FrameDiffer::open(BackendRequest::Gpu, FramesIn::Cpu).unwrap();
     assert_eq!(
         (forced.backend(), choice.backend),
         (DiffBackend::Gpu, DiffBackend::Gpu)
     );
-    let (cpu, choice, _) = FrameDiffer::open(BackendRequest::Cpu).unwrap();
+    let (cpu, choice, _) = FrameDiffer::open(BackendRequest::Cpu, FramesIn::Gpu).unwrap();
     assert_eq!((cpu.backend(), choice.adapter), (DiffBackend::Cpu, None));
+    // Frames in CPU memory stay on the CPU under `auto`, and no GPU is opened for them.
+    let (cpu, choice, shared) = FrameDiffer::open(BackendRequest::Auto, FramesIn::Cpu).unwrap();
+    assert_eq!((cpu.backend(), choice.adapter), (DiffBackend::Cpu, None));
+    assert!(shared.is_none());
 }

@@ -1,9 +1,12 @@
-//! The receiver's compositor: the engine's GPU compositor on real hardware, else the CPU one,
-//! chosen by the same rule as the diff (`tessera_engine::choose_backend`).
+//! The headless receiver's compositor, chosen by the same rule as the diff
+//! (`tessera_engine::choose_backend`): its output is read in CPU memory (checksums, dumps), so
+//! `auto` takes the CPU compositor and `gpu` must be asked for. The window always composites on
+//! the GPU, where it presents.
 
 use tessera_engine::{
-    choose_backend, ApplyError, BackendRequest, CpuCompositor, DecodeLimits, DecodedTiles,
-    DiffBackend, FrameBuffer, GpuCompositor, GpuContext, GpuError, Rect, UpdateHeader,
+    choose_backend, needs_gpu, ApplyError, BackendRequest, CpuCompositor, DecodeLimits,
+    DecodedTiles, DiffBackend, FrameBuffer, FramesIn, GpuCompositor, GpuContext, GpuError, Rect,
+    UpdateHeader,
 };
 
 pub enum Compositor {
@@ -12,14 +15,15 @@ pub enum Compositor {
 }
 
 impl Compositor {
-    /// Opens the compositor asked for (`auto`: the GPU only on a hardware adapter); `gpu`
-    /// without an adapter is an error. Returns it with a label for reports.
+    /// Opens the headless compositor asked for (`auto`: the CPU, since the frame is read in CPU
+    /// memory); `gpu` without an adapter is an error. Returns it with a label for reports.
     pub fn open(request: BackendRequest, limits: DecodeLimits) -> Result<(Self, String), GpuError> {
-        let gpu = match request {
-            BackendRequest::Cpu => Err(GpuError::NoAdapter("not opened".into())),
-            _ => GpuContext::new(),
+        let gpu = if needs_gpu(request, FramesIn::Cpu) {
+            GpuContext::new()
+        } else {
+            Err(GpuError::NoAdapter("not opened".into()))
         };
-        let choice = choose_backend(request, gpu.as_ref().map(|g| g.adapter()))?;
+        let choice = choose_backend(request, FramesIn::Cpu, gpu.as_ref().map(|g| g.adapter()))?;
         Ok(match (choice.backend, gpu) {
             (DiffBackend::Gpu, Ok(ctx)) => (
                 Self::Gpu(Box::new(GpuCompositor::new(&ctx, limits))),

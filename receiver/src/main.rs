@@ -27,7 +27,8 @@ struct Args {
     /// Composite without a window.
     #[arg(long)]
     headless: bool,
-    /// Where to composite headless: auto (GPU only on real hardware), cpu or gpu. The window
+    /// Where to composite headless: auto (the CPU: the frame is read in CPU memory), cpu or gpu.
+    /// The window
     /// always composites on its own GPU device.
     #[arg(long, requires = "headless")]
     compositor: Option<BackendRequest>,

@@ -53,7 +53,8 @@ struct Args {
     /// Tile side in pixels, 16..=256.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(16..=256))]
     tile: u32,
-    /// Where the diff runs: auto (GPU only on real hardware), cpu or gpu.
+    /// Where the diff runs: auto (the GPU only for frames captured into GPU textures, on real
+    /// hardware; every capture here hands frames in CPU memory, so the CPU), cpu or gpu.
     #[arg(long, default_value = "auto")]
     diff: BackendRequest,
     /// Stop after this many frames, once every viewer has them.

@@ -17,7 +17,7 @@ use tessera_engine::stream::{
 };
 use tessera_engine::{
     apply_copies, BackendRequest, CopyDetector, CopyRect, CpuFrame, DecodeLimits, DiffError,
-    DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, GridError, PatchBase, Rect,
+    DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, FramesIn, GridError, PatchBase, Rect,
     TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 use thiserror::Error;
@@ -152,7 +152,9 @@ impl Sender {
             config.window.as_ref(),
         )?;
         source.set_cursor(config.cursor);
-        let (differ, choice, _) = FrameDiffer::open(config.diff)?;
+        // Every capture backend hands its frames over in CPU memory (shared memory, mapped
+        // buffers), so `auto` diffs them on the CPU.
+        let (differ, choice, _) = FrameDiffer::open(config.diff, FramesIn::Cpu)?;
         let labels = Labels {
             role: "sender".into(),
             diff_backend: Some(format!("{:?}", choice.backend).to_lowercase()),

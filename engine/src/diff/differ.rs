@@ -2,8 +2,8 @@
 //! changed since the last one.
 
 use super::{
-    choose_backend, cpu::check_same_shape, BackendChoice, BackendRequest, CpuDiff, DiffBackend,
-    DiffError, GpuDiff,
+    choose_backend, cpu::check_same_shape, needs_gpu, BackendChoice, BackendRequest, CpuDiff,
+    DiffBackend, DiffError, FramesIn, GpuDiff,
 };
 use crate::{DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
 
@@ -32,17 +32,20 @@ impl FrameDiffer {
         })
     }
 
-    /// Opens the differ the user asked for: a GPU is opened unless the CPU is forced, and
-    /// [`choose_backend`] decides. Returns the choice (with the adapter) to report, and the GPU
-    /// context when the diff runs there, to share with the rest of the pipeline.
+    /// Opens the differ the user asked for, for frames that arrive in `frames`: a GPU is opened
+    /// where [`needs_gpu`] says so, and [`choose_backend`] decides. Returns the choice (with the
+    /// adapter, when one was opened) to report, and the GPU context when the diff runs there,
+    /// to share with the rest of the pipeline.
     pub fn open(
         request: BackendRequest,
+        frames: FramesIn,
     ) -> Result<(Self, BackendChoice, Option<GpuContext>), DiffError> {
-        let gpu = match request {
-            BackendRequest::Cpu => Err(crate::GpuError::NoAdapter("not opened".into())),
-            _ => GpuContext::new(),
+        let gpu = if needs_gpu(request, frames) {
+            GpuContext::new()
+        } else {
+            Err(crate::GpuError::NoAdapter("not opened".into()))
         };
-        let choice = choose_backend(request, gpu.as_ref().map(|g| g.adapter()))?;
+        let choice = choose_backend(request, frames, gpu.as_ref().map(|g| g.adapter()))?;
         let gpu = gpu.ok().filter(|_| choice.backend == DiffBackend::Gpu);
         let differ = Self::new(choice.backend, gpu.as_ref())?;
         Ok((differ, choice, gpu))

@@ -16,7 +16,9 @@ mod gpu;
 mod scroll;
 mod window_move;
 
-pub use backend::{choose_backend, BackendChoice, BackendRequest, DiffBackend};
+pub use backend::{
+    choose_backend, needs_gpu, BackendChoice, BackendRequest, DiffBackend, FramesIn,
+};
 pub use copy_detector::CopyDetector;
 pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
