@@ -166,7 +166,7 @@ fn codec(c: &mut Criterion) {
         let mut decoded = DecodedTiles::new();
         measure(c, &format!("1080p/decode/{content}"), || {
             let u = parse_update(black_box(&msg), &DecodeLimits::default()).unwrap();
-            decoded.decode(&u, None).unwrap();
+            decoded.decode(&u, None, None).unwrap();
         });
         let mut comp = CpuCompositor::new(DecodeLimits::default());
         measure(c, &format!("1080p/apply/{content}"), || {

@@ -29,7 +29,12 @@ fn sender_child(spec: &str) {
         fps: 60,
         tile: 64,
         diff: BackendRequest::Cpu,
-        codecs: tessera_sender::cli::parse_codecs(codecs).expect("codecs"),
+        codecs: tessera_sender::cli::parse_codecs(codecs)
+            .expect("codecs")
+            .bits,
+        tile_cache: tessera_sender::cli::parse_codecs(codecs)
+            .expect("codecs")
+            .tile_cache,
         ..SenderConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -65,6 +65,24 @@ fn typing_updates(enc: TileEncoder) -> (Vec<u8>, Vec<u8>, EncodeStats) {
     (key, delta, stats)
 }
 
+/// A valid keyframe and a delta of three references to its tile cache (tiles 9, 10 and 11's
+/// content onto tiles 1, 2 and 3) and one solid tile.
+fn cached_updates() -> (Vec<u8>, Vec<u8>) {
+    let (key, _) = valid_updates();
+    let grid = TileGrid::new(200, 120, 32).unwrap();
+    let mut sum = FrameChecksum::new(grid);
+    sum.update_from_frame(
+        &first_frame().as_frame(),
+        &DirtyMask::full(grid.tile_count()),
+    );
+    let h = sum.hashes();
+    let mut tiles: Vec<(u32, u8, Vec<u8>)> = (1..4)
+        .map(|i| (i, 7, h[i as usize + 8].to_le_bytes().to_vec()))
+        .collect();
+    tiles.push((5, 2, vec![9, 8, 7, 255]));
+    (key, update(200, 120, 32, 0, 0, &tiles))
+}
+
 /// An update header followed by hand-made tile records.
 fn update(
     w: u32,
@@ -152,10 +170,18 @@ fn with_copies(mut update: Vec<u8>, copies: &[[u16; 6]], count: u8) -> Vec<u8> {
     update
 }
 
-/// Decodes `bytes` with the first typing frame held (used where the sizes match).
+/// Decodes `bytes` with the first typing frame held, and its tiles in the tile cache (used
+/// where the sizes match).
 fn decode(bytes: &[u8]) -> Result<(), DecodeError> {
+    static HELD: std::sync::OnceLock<CpuCompositor> = std::sync::OnceLock::new();
+    let held = HELD.get_or_init(|| {
+        let mut c = CpuCompositor::new(DecodeLimits::default())
+            .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
+        c.apply(&valid_updates().0).expect("the keyframe applies");
+        c
+    });
     let u = parse_update(bytes, &DecodeLimits::default())?;
-    DecodedTiles::new().decode(&u, Some(&first_frame().as_frame()))
+    DecodedTiles::new().decode(&u, Some(&first_frame().as_frame()), Some(held.tile_cache()))
 }
 
 /// A patch payload: base hash, rectangle, then `block`.
@@ -182,7 +208,8 @@ fn palette_body(colours: u8, indices: &[u8]) -> Vec<u8> {
 fn every_truncation_of_a_valid_update_is_an_error() {
     let (key, delta) = valid_updates();
     let (_, palette_delta) = palette_updates();
-    for msg in [&key, &delta, &palette_delta] {
+    let (_, cached_delta) = cached_updates();
+    for msg in [&key, &delta, &palette_delta, &cached_delta] {
         assert!(decode(msg).is_ok());
         for len in 0..msg.len() {
             assert!(
@@ -244,8 +271,8 @@ fn each_hostile_field_gets_its_own_error() {
             update(32, 32, 16, 0, 0, &[(1, 0, raw(tile)), (1, 0, raw(tile))]),
             |e| matches!(e, DecodeError::DuplicateTile(1)),
         ),
-        ("codec", update(32, 32, 16, 0, 0, &[(0, 7, raw(4))]), |e| {
-            matches!(e, DecodeError::UnknownCodec { code: 7, .. })
+        ("codec", update(32, 32, 16, 0, 0, &[(0, 8, raw(4))]), |e| {
+            matches!(e, DecodeError::UnknownCodec { code: 8, .. })
         }),
         (
             "raw too short",
@@ -689,7 +716,7 @@ proptest! {
     fn mutated_updates_decode_or_fail_cleanly(
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<Option<usize>>(),
-        which in 0..5usize,
+        which in 0..6usize,
     ) {
         let (key, delta) = valid_updates();
         let (scroll_key, scroll_delta) = scroll_updates();
@@ -698,6 +725,7 @@ proptest! {
             1 => (key, delta),
             2 => (key, solid_keyframe()),
             3 => palette_updates(),
+            4 => cached_updates(),
             _ => (scroll_key, scroll_delta),
         };
         for (at, byte) in flips {
@@ -707,7 +735,8 @@ proptest! {
         if let Some(c) = cut {
             msg.truncate(c % (msg.len() + 1));
         }
-        let mut c = CpuCompositor::new(DecodeLimits::default());
+        let mut c = CpuCompositor::new(DecodeLimits::default())
+            .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
         c.apply(&key).unwrap();
         let before = c.frame().unwrap().clone();
         match c.apply(&msg) {
@@ -811,4 +840,111 @@ fn a_copy_of_pixels_the_receiver_does_not_hold_asks_for_a_keyframe_and_changes_n
     g.apply(&key).unwrap();
     g.apply(&delta).unwrap();
     assert_eq!(&g.read_back().unwrap().unwrap(), c.frame().unwrap());
+}
+
+#[test]
+fn a_reference_to_a_tile_not_in_the_tile_cache_asks_for_a_keyframe_and_changes_nothing() {
+    let (key, _) = valid_updates();
+    let grid = TileGrid::new(200, 120, 32).unwrap();
+    let frame = first_frame();
+    let mut sum = FrameChecksum::new(grid);
+    sum.update_from_frame(&frame.as_frame(), &DirtyMask::full(grid.tile_count()));
+    let hashes = sum.hashes().to_vec();
+    // Tile 9 (row 1, a 32x32 tile) is not one colour: its hash is no solid tile's.
+    let solid = solid_keyframe();
+    let mut plain = CpuCompositor::new(DecodeLimits::default());
+    plain.apply(&solid).unwrap();
+    let mut solid_sum = FrameChecksum::new(grid);
+    solid_sum.update_from_frame(
+        &plain.frame().unwrap().as_frame(),
+        &DirtyMask::full(grid.tile_count()),
+    );
+    let t = 9u32;
+    assert_ne!(hashes[t as usize], solid_sum.hashes()[0]);
+    let reference = |index: u32, hash: u64| {
+        update(
+            200,
+            120,
+            32,
+            0,
+            0,
+            &[(index, 7, hash.to_le_bytes().to_vec())],
+        )
+    };
+
+    let mut c = CpuCompositor::new(DecodeLimits::default())
+        .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
+    c.apply(&key).unwrap();
+    assert_eq!(c.tile_cache().len(), {
+        let mut distinct = hashes.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        distinct.len()
+    });
+    // A hit: tile 9's content, named by its hash, lands on tile 1 (also 32x32).
+    c.apply(&reference(1, hashes[t as usize])).unwrap();
+    let got = c.frame().unwrap().clone();
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    got.as_frame()
+        .copy_tile_canonical(&grid.tile_rect(1), &mut a);
+    frame
+        .as_frame()
+        .copy_tile_canonical(&grid.tile_rect(t as usize), &mut b);
+    assert_eq!(a, b);
+
+    let misses = [
+        // A hash nothing has.
+        reference(2, 0xdead_beef),
+        // Tile 9's hash on the 8-pixel-wide edge tile 6: another size, no hit.
+        reference(6, hashes[t as usize]),
+    ];
+    for miss in &misses {
+        let err = c.apply(miss).unwrap_err();
+        assert!(
+            matches!(err, ApplyError::Decode(DecodeError::CacheMiss { .. })),
+            "{err}"
+        );
+        assert!(err.needs_keyframe());
+        assert_eq!(c.frame().unwrap(), &got, "never a wrong picture");
+    }
+    // A keyframe empties the cache: tile 9's old content is gone.
+    c.apply(&solid).unwrap();
+    let err = c.apply(&reference(1, hashes[t as usize])).unwrap_err();
+    assert!(err.needs_keyframe(), "{err}");
+    // A receiver without a cache misses every reference.
+    let mut none = CpuCompositor::new(DecodeLimits::default());
+    none.apply(&key).unwrap();
+    assert!(none
+        .apply(&reference(1, hashes[t as usize]))
+        .unwrap_err()
+        .needs_keyframe());
+
+    // Malformed references are refused while parsing.
+    let short = update(200, 120, 32, 0, 0, &[(1, 7, vec![0; 7])]);
+    assert!(matches!(
+        decode(&short),
+        Err(DecodeError::PayloadLength {
+            codec: TileCodec::Cached,
+            len: 7,
+            ..
+        })
+    ));
+    let mut in_key: Vec<(u32, u8, Vec<u8>)> = (0..grid.tile_count() as u32)
+        .map(|i| (i, 2, vec![1, 2, 3, 4]))
+        .collect();
+    in_key[3] = (3, 7, hashes[3].to_le_bytes().to_vec());
+    assert_eq!(
+        decode(&update(200, 120, 32, 0, 1, &in_key)),
+        Err(DecodeError::CachedInKeyframe(3))
+    );
+
+    // The GPU compositor resolves references the same way.
+    let Some(ctx) = common::gpu() else { return };
+    let mut g = GpuCompositor::new(&ctx, DecodeLimits::default())
+        .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
+    g.apply(&key).unwrap();
+    g.apply(&reference(1, hashes[t as usize])).unwrap();
+    assert_eq!(g.read_back().unwrap().unwrap(), got);
+    assert!(g.apply(&misses[0]).unwrap_err().needs_keyframe());
+    assert_eq!(g.read_back().unwrap().unwrap(), got);
 }

@@ -4,19 +4,20 @@
 
 mod common;
 
-use common::{gpu, plan, Rng};
+use common::{cached_tiles, gpu, plan, record_sent, Rng};
 use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
-    CpuCompositor, CpuDiff, DecodeLimits, DiffBackend, DirtyMask, EncodeStats, Frame, FrameBuffer,
-    FrameDiffer, GpuCompositor, PatchBase, PixelFormat, Rect, Scene, SyntheticSource, TileCodec,
-    TileEncoder, TileGrid, COPIES_CAPABILITY,
+    CacheModel, CpuCompositor, CpuDiff, DecodeLimits, DiffBackend, DirtyMask, EncodeStats, Frame,
+    FrameBuffer, FrameDiffer, GpuCompositor, PatchBase, PixelFormat, Rect, Scene, SyntheticSource,
+    TileCodec, TileEncoder, TileGrid, COPIES_CAPABILITY, TILE_CACHE_BYTES,
 };
 
 const FRAMES: u64 = 120;
 
 /// Streams `FRAMES` frames of `scene` through the differ and `encoder` (patching the previous
-/// frame, as a sender does for a viewer that keeps up) into `apply`, then checks the
-/// composited frame with `composited` after every update. Returns what the encodes used.
+/// frame, as a sender does for a viewer that keeps up, and referring to the viewer's tile
+/// cache of `cache` bytes) into `apply`, then checks the composited frame with `composited`
+/// after every update. Returns what the encodes used.
 #[allow(clippy::too_many_arguments)]
 fn stream(
     scene: Scene,
@@ -25,6 +26,7 @@ fn stream(
     differ: &mut FrameDiffer,
     use_hints: bool,
     encoder: TileEncoder,
+    cache: u32,
     mut apply: impl FnMut(&[u8]),
     mut composited: impl FnMut() -> tessera_engine::FrameBuffer,
 ) -> (EncodeStats, usize) {
@@ -37,6 +39,7 @@ fn stream(
     let mut previous = source.frame_buffer().clone();
     let mut sum = FrameChecksum::new(grid);
     let held = DirtyMask::full(grid.tile_count());
+    let mut model = CacheModel::new(cache);
     for seq in 0..FRAMES {
         if seq > 0 {
             previous.clone_from(source.frame_buffer());
@@ -47,7 +50,11 @@ fn stream(
             .diff(Frame::Cpu(source.frame()), &grid, hints.as_deref())
             .unwrap();
         message.clear();
+        let mut now = sum.clone();
+        now.update_from_frame(&source.frame(), &mask);
         let stats = if seq == 0 {
+            let all = DirtyMask::full(grid.tile_count());
+            record_sent(&mut model, true, &grid, &all, now.hashes());
             encoder
                 .encode_keyframe(&source.frame(), &grid, seq, &mut message)
                 .unwrap()
@@ -60,18 +67,21 @@ fn stream(
                 held: &held,
                 copies: &p.copies,
             };
+            let cached = cached_tiles(&model, &p.tiles, now.hashes());
+            record_sent(&mut model, false, &grid, &p.tiles, now.hashes());
             encoder
-                .encode_delta(
+                .encode_delta_cached(
                     &source.frame(),
                     &grid,
                     &p.tiles,
                     Some(&base),
+                    cached.as_ref(),
                     seq,
                     &mut message,
                 )
                 .unwrap()
         };
-        sum.update_from_frame(&source.frame(), &mask);
+        sum = now;
         used.add(&stats);
         dirty_total += mask.count();
         apply(&message);
@@ -114,10 +124,12 @@ fn codec_sets() -> [TileEncoder; 5] {
 fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
     for (c, encoder) in codec_sets().into_iter().enumerate() {
         let mut used = EncodeStats::default();
+        // The set with every codec also refers to the tile cache.
+        let cache = if c == 4 { TILE_CACHE_BYTES } else { 0 };
         for (i, scene) in Scene::ALL.into_iter().enumerate() {
             let format = PixelFormat::ALL[(i + c) % 4];
             let mut differ = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
-            let mut compositor = CpuCompositor::new(DecodeLimits::default());
+            let mut compositor = CpuCompositor::new(DecodeLimits::default()).with_tile_cache(cache);
             let comp = std::cell::RefCell::new(&mut compositor);
             let (stats, copies) = stream(
                 scene,
@@ -126,6 +138,7 @@ fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
                 &mut differ,
                 true,
                 encoder,
+                cache,
                 |m| {
                     comp.borrow_mut().apply(m).unwrap();
                 },
@@ -144,6 +157,7 @@ fn cpu_compositor_reproduces_every_scene_with_cpu_diff_and_damage_hints() {
         assert_eq!(used.solid_tiles > 0, uses(TileCodec::Solid), "{used:?}");
         assert_eq!(used.patch_tiles > 0, uses(TileCodec::Patch), "{used:?}");
         assert_eq!(used.palette_tiles > 0, uses(TileCodec::Palette), "{used:?}");
+        assert_eq!(used.cached_tiles > 0, cache > 0, "{used:?}");
         assert!(used.lz4_tiles > 0, "{used:?}");
     }
 }
@@ -154,7 +168,9 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
     for (i, scene) in Scene::ALL.into_iter().enumerate() {
         let format = PixelFormat::ALL[(i + 1) % 4];
         let mut differ = FrameDiffer::new(DiffBackend::Gpu, Some(&ctx)).unwrap();
-        let compositor = std::cell::RefCell::new(GpuCompositor::new(&ctx, DecodeLimits::default()));
+        let compositor = std::cell::RefCell::new(
+            GpuCompositor::new(&ctx, DecodeLimits::default()).with_tile_cache(TILE_CACHE_BYTES),
+        );
         let (_, copies) = stream(
             scene,
             format,
@@ -162,6 +178,7 @@ fn gpu_compositor_reproduces_every_scene_with_gpu_diff() {
             &mut differ,
             false,
             TileEncoder::default(),
+            TILE_CACHE_BYTES,
             |m| {
                 compositor.borrow_mut().apply(m).unwrap();
             },
@@ -269,19 +286,33 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
         for _ in 0..6 {
             random_edit(&mut frame, &mut rng);
         }
-        let mut compositor = CpuCompositor::new(DecodeLimits::default());
+        // A tile cache of 4 to 40 whole tiles: small enough to evict all the time.
+        let cache = (4 + rng.below(37)) * tile * tile * 4;
+        let mut compositor = CpuCompositor::new(DecodeLimits::default()).with_tile_cache(cache);
+        let mut model = CacheModel::new(cache);
         let mut message = Vec::new();
         TileEncoder::default()
             .encode_keyframe(&frame.as_frame(), &grid, 0, &mut message)
             .unwrap();
         compositor.apply(&message).unwrap();
         let mut sum = FrameChecksum::new(grid);
-        sum.update_from_frame(&frame.as_frame(), &DirtyMask::full(grid.tile_count()));
+        let all = DirtyMask::full(grid.tile_count());
+        sum.update_from_frame(&frame.as_frame(), &all);
+        record_sent(&mut model, true, &grid, &all, sum.hashes());
+        let mut history = vec![frame.clone()];
         for seq in 1..250u64 {
             let previous = frame.clone();
-            for _ in 0..1 + rng.below(3) {
+            if rng.below(6) == 0 {
+                // Back to an earlier picture (a tab switched to again), perhaps edited.
+                frame = history[rng.below(history.len() as u32) as usize].clone();
+            }
+            for _ in 0..rng.below(3) {
                 random_edit(&mut frame, &mut rng);
             }
+            if history.len() == 8 {
+                history.remove(0);
+            }
+            history.push(frame.clone());
             let mask = CpuDiff::default()
                 .diff(&grid, &previous.as_frame(), &frame.as_frame(), None)
                 .unwrap();
@@ -308,23 +339,33 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
                 copies: &p.copies,
             };
             message.clear();
+            let mut now = sum.clone();
+            now.update_from_frame(&frame.as_frame(), &mask);
+            // The sender may leave some cache hits unused; the viewer records the tiles anyway.
+            let cached = cached_tiles(&model, &p.tiles, now.hashes()).filter(|_| rng.below(4) != 0);
+            record_sent(&mut model, false, &grid, &p.tiles, now.hashes());
             let stats = encoder
-                .encode_delta(
+                .encode_delta_cached(
                     &frame.as_frame(),
                     &grid,
                     &p.tiles,
                     Some(&base),
+                    cached.as_ref(),
                     seq,
                     &mut message,
                 )
                 .unwrap();
             used.add(&stats);
-            sum.update_from_frame(&frame.as_frame(), &mask);
+            sum = now;
             compositor.apply(&message).unwrap();
             assert!(
                 compositor.frame().unwrap() == &frame.canonical(),
                 "seed {seed} step {seq}: composited frame differs"
             );
+            // Both ends keep the same tiles in the same budget.
+            let held = compositor.tile_cache();
+            assert_eq!((held.len(), held.bytes()), (model.len(), model.bytes()));
+            assert!(held.bytes() <= u64::from(cache));
         }
     }
     for (name, n) in [
@@ -333,6 +374,7 @@ fn long_random_sequences_round_trip_with_every_codec_and_any_held_tiles() {
         ("palette", used.palette_tiles),
         ("lz4", used.lz4_tiles),
         ("raw", used.raw_tiles),
+        ("cached", used.cached_tiles),
     ] {
         assert!(n > 0, "no {name} tiles in {used:?}");
     }

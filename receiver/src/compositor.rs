@@ -10,14 +10,19 @@ use tessera_engine::{
 };
 
 pub enum Compositor {
-    Cpu(CpuCompositor),
+    Cpu(Box<CpuCompositor>),
     Gpu(Box<GpuCompositor>),
 }
 
 impl Compositor {
     /// Opens the headless compositor asked for (`auto`: the CPU, since the frame is read in CPU
     /// memory); `gpu` without an adapter is an error. Returns it with a label for reports.
-    pub fn open(request: BackendRequest, limits: DecodeLimits) -> Result<(Self, String), GpuError> {
+    /// `tile_cache` is its tile cache's budget in bytes (what the receiver announced).
+    pub fn open(
+        request: BackendRequest,
+        limits: DecodeLimits,
+        tile_cache: u32,
+    ) -> Result<(Self, String), GpuError> {
         let gpu = if needs_gpu(request, FramesIn::Cpu) {
             GpuContext::new()
         } else {
@@ -26,10 +31,17 @@ impl Compositor {
         let choice = choose_backend(request, FramesIn::Cpu, gpu.as_ref().map(|g| g.adapter()))?;
         Ok(match (choice.backend, gpu) {
             (DiffBackend::Gpu, Ok(ctx)) => (
-                Self::Gpu(Box::new(GpuCompositor::new(&ctx, limits))),
+                Self::Gpu(Box::new(
+                    GpuCompositor::new(&ctx, limits).with_tile_cache(tile_cache),
+                )),
                 format!("gpu on {}", ctx.adapter()),
             ),
-            _ => (Self::Cpu(CpuCompositor::new(limits)), "cpu".to_string()),
+            _ => (
+                Self::Cpu(Box::new(
+                    CpuCompositor::new(limits).with_tile_cache(tile_cache),
+                )),
+                "cpu".to_string(),
+            ),
         })
     }
 

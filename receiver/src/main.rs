@@ -28,8 +28,7 @@ struct Args {
     #[arg(long)]
     headless: bool,
     /// Where to composite headless: auto (the CPU: the frame is read in CPU memory), cpu or gpu.
-    /// The window
-    /// always composites on its own GPU device.
+    /// The window always composites on its own GPU device.
     #[arg(long, requires = "headless")]
     compositor: Option<BackendRequest>,
     /// How the window sizes the picture: fit (aspect ratio kept) or 1:1.
@@ -47,6 +46,10 @@ struct Args {
     /// Write counters as JSON here when done.
     #[arg(long)]
     stats_json: Option<PathBuf>,
+    /// Memory for tiles seen before, which the sender may then name instead of sending
+    /// (a window moved back, a tab switched to again), in MiB; 0 turns it off.
+    #[arg(long, value_name = "MIB", default_value_t = tessera_engine::TILE_CACHE_BYTES >> 20, value_parser = clap::value_parser!(u32).range(0..=i64::from(tessera_engine::MAX_TILE_CACHE_BYTES >> 20)))]
+    tile_cache_mb: u32,
     #[command(flatten)]
     chat: ChatArgs,
 }
@@ -91,6 +94,7 @@ fn run(args: Args, runtime: &tokio::runtime::Runtime) -> Result<(), Box<dyn std:
         compositor: args.compositor.unwrap_or(BackendRequest::Auto),
         frames: args.frames,
         chat: args.chat.setup(),
+        tile_cache_bytes: args.tile_cache_mb << 20,
         ..ReceiverConfig::default()
     };
     let mut receiver = match (&args.join, args.listen) {

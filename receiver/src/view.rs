@@ -30,6 +30,8 @@ pub struct ReceiverConfig {
     pub delay_per_update: Option<Duration>,
     /// The chat and command channel: presets and audit log.
     pub chat: ChatSetup,
+    /// The tile cache's budget in bytes, announced to the sender (0: none).
+    pub tile_cache_bytes: u32,
 }
 
 impl Default for ReceiverConfig {
@@ -40,6 +42,7 @@ impl Default for ReceiverConfig {
             frames: None,
             delay_per_update: None,
             chat: ChatSetup::default(),
+            tile_cache_bytes: tessera_engine::TILE_CACHE_BYTES,
         }
     }
 }
@@ -162,7 +165,11 @@ impl Receiver {
     /// Views until the sender finishes, `frames` are composited, or an error, compositing
     /// where the config asks.
     pub async fn run(self) -> Result<ReceiverReport, ReceiverError> {
-        let (compositor, label) = Compositor::open(self.config.compositor, self.config.limits)?;
+        let (compositor, label) = Compositor::open(
+            self.config.compositor,
+            self.config.limits,
+            self.config.tile_cache_bytes,
+        )?;
         self.run_with(compositor, label, |_, _| {}).await
     }
 
@@ -183,7 +190,8 @@ impl Receiver {
             ..
         } = self;
         stats.lock().expect("stats lock").labels.compositor = Some(label);
-        let caps = Capabilities::with_limits(&config.limits);
+        let caps =
+            Capabilities::with_limits(&config.limits).with_tile_cache(config.tile_cache_bytes);
         let (endpoint, conn, hs) = match peer {
             Peer::Dial(link) => {
                 let (endpoint, conn) = net::dial(&link).await?;

@@ -227,6 +227,37 @@ async fn patches_palettes_and_solid_tiles_cut_the_bytes_and_stay_exact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dragged_window_uncovers_tiles_from_the_viewers_tile_cache() {
+    let frames = 200;
+    let mut bytes = Vec::new();
+    for tile_cache in [false, true] {
+        let (sender, link) = share(SenderConfig {
+            tile_cache,
+            ..config(Scene::Dragging, frames)
+        });
+        let cpu = ReceiverConfig {
+            compositor: BackendRequest::Cpu,
+            ..ReceiverConfig::default()
+        };
+        let report = Receiver::connect(cpu, link).run().await.unwrap();
+        let sent = sender.await.unwrap().unwrap();
+        assert_eq!(report.stats.checksum_mismatches, 0);
+        assert!(report.last_frame.unwrap() == expected(Scene::Dragging, frames));
+        assert_eq!(sent.tiles.cached > 0, tile_cache, "{:?}", sent.tiles);
+        // The sender's model of the viewer's cache never named a tile it lacked: no update was
+        // refused, so no keyframe beyond the first.
+        assert_eq!((sent.keyframes, report.stats.unapplied_updates), (1, 0));
+        bytes.push(report.stats.bytes_per_update);
+    }
+    assert!(
+        bytes[1] < bytes[0],
+        "bytes per update: without the cache {:.0}, with it {:.0}",
+        bytes[0],
+        bytes[1]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewers_go_at_their_own_pace_and_late_joiners_start_with_a_keyframe() {
     // Dragging (patches of what each viewer holds) and scrolling (copies, for the viewers that
     // hold what they read).

@@ -46,23 +46,48 @@ pub fn parse_region(s: &str) -> Result<Rect, String> {
     }
 }
 
+/// The optional codecs a sender uses: [`tessera_engine::TileCodec::bit`]s with
+/// [`tessera_engine::COPIES_CAPABILITY`], and whether it refers to viewers' tile caches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CodecSet {
+    pub bits: u8,
+    pub tile_cache: bool,
+}
+
 /// Parses a comma-separated list of the optional codecs (`solid`; `patch`: patches and rects;
 /// `palette`: palette tiles and rects; `copy` or `scroll`: copy commands for scrolled and moved
-/// areas), or `none`, into
-/// [`tessera_engine::TileCodec::bit`]s and [`tessera_engine::COPIES_CAPABILITY`].
-pub fn parse_codecs(s: &str) -> Result<u8, String> {
+/// areas; `cache`: references to the viewer's tile cache), or `none`.
+pub fn parse_codecs(s: &str) -> Result<CodecSet, String> {
     use tessera_engine::TileCodec;
+    let none = CodecSet {
+        bits: 0,
+        tile_cache: false,
+    };
     if s.trim() == "none" {
-        return Ok(0);
+        return Ok(none);
     }
-    s.split(',').try_fold(0u8, |bits, name| match name.trim() {
-        "solid" => Ok(bits | TileCodec::Solid.bit()),
-        "patch" => Ok(bits | TileCodec::Patch.bit() | TileCodec::Rect.bit()),
-        "palette" => Ok(bits | TileCodec::Palette.bit() | TileCodec::PaletteRect.bit()),
-        "copy" | "scroll" => Ok(bits | tessera_engine::COPIES_CAPABILITY),
-        other => Err(format!(
-            "codec {other:?}: expected solid, patch, palette, copy (comma-separated) or none"
-        )),
+    s.split(',').try_fold(none, |set, name| {
+        let bits = match name.trim() {
+            "solid" => TileCodec::Solid.bit(),
+            "patch" => TileCodec::Patch.bit() | TileCodec::Rect.bit(),
+            "palette" => TileCodec::Palette.bit() | TileCodec::PaletteRect.bit(),
+            "copy" | "scroll" => tessera_engine::COPIES_CAPABILITY,
+            "cache" => {
+                return Ok(CodecSet {
+                    tile_cache: true,
+                    ..set
+                })
+            }
+            other => {
+                return Err(format!(
+                    "codec {other:?}: expected solid, patch, palette, copy, cache (comma-separated) or none"
+                ))
+            }
+        };
+        Ok(CodecSet {
+            bits: set.bits | bits,
+            ..set
+        })
     })
 }
 
@@ -94,19 +119,31 @@ mod tests {
         }
         use tessera_engine::TileCodec;
         let patch = TileCodec::Patch.bit() | TileCodec::Rect.bit();
-        assert_eq!(
-            parse_codecs("solid,patch"),
-            Ok(TileCodec::Solid.bit() | patch)
-        );
-        assert_eq!(parse_codecs(" patch "), Ok(patch));
+        let bits = |s| parse_codecs(s).map(|c| c.bits);
+        assert_eq!(bits("solid,patch"), Ok(TileCodec::Solid.bit() | patch));
+        assert_eq!(bits(" patch "), Ok(patch));
         for copy in ["copy", "scroll"] {
-            assert_eq!(parse_codecs(copy), Ok(tessera_engine::COPIES_CAPABILITY));
+            assert_eq!(bits(copy), Ok(tessera_engine::COPIES_CAPABILITY));
         }
         assert_eq!(
-            parse_codecs("palette"),
+            bits("palette"),
             Ok(TileCodec::Palette.bit() | TileCodec::PaletteRect.bit())
         );
-        assert_eq!(parse_codecs("none"), Ok(0));
+        assert_eq!(
+            parse_codecs("none"),
+            Ok(CodecSet {
+                bits: 0,
+                tile_cache: false
+            })
+        );
+        assert_eq!(
+            parse_codecs("solid,cache"),
+            Ok(CodecSet {
+                bits: TileCodec::Solid.bit(),
+                tile_cache: true
+            })
+        );
+        assert!(!parse_codecs("solid").unwrap().tile_cache);
         for bad in ["", "zstd", "solid,,patch", "none,solid"] {
             assert!(parse_codecs(bad).is_err(), "{bad}");
         }

@@ -70,9 +70,10 @@ struct Args {
     /// 4 bytes), `patch` (the changed rectangle of a tile over what the viewer holds),
     /// `palette` (tiles and rectangles of at most 16 colours as indices), `copy` (a scrolled or
     /// moved area moved by a copy command, then only what it does not make right; `scroll` is
-    /// the same); `none` for lz4 alone.
-    #[arg(long, value_name = "LIST", default_value = "solid,patch,palette,copy", value_parser = tessera_sender::cli::parse_codecs)]
-    codecs: u8,
+    /// the same), `cache` (a tile the viewer saw before, from its tile cache, as an 8-byte
+    /// reference); `none` for lz4 alone.
+    #[arg(long, value_name = "LIST", default_value = "solid,patch,palette,copy,cache", value_parser = tessera_sender::cli::parse_codecs)]
+    codecs: tessera_sender::cli::CodecSet,
     /// Write counters as JSON here when done.
     #[arg(long)]
     stats_json: Option<PathBuf>,
@@ -148,7 +149,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         frames: args.frames,
         use_damage: !args.no_damage,
         cursor: !args.no_cursor,
-        codecs: args.codecs,
+        codecs: args.codecs.bits,
+        tile_cache: args.codecs.tile_cache,
         chat: args.chat.setup(),
         ..SenderConfig::default()
     };

@@ -16,9 +16,9 @@ use tessera_engine::stream::{
     Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
-    apply_copies, BackendRequest, CopyDetector, CopyRect, CpuFrame, DecodeLimits, DiffError,
-    DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, FramesIn, GridError, PatchBase, Rect,
-    TileEncoder, TileGrid, COPIES_CAPABILITY,
+    apply_copies, BackendRequest, CacheModel, CopyDetector, CopyRect, CpuFrame, DecodeLimits,
+    DiffError, DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, FramesIn, GridError,
+    PatchBase, Rect, TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 use thiserror::Error;
 
@@ -51,6 +51,8 @@ pub struct SenderConfig {
     /// The tile codecs the sender may use ([`tessera_engine::TileCodec::bit`]), where the
     /// viewer takes them too; raw and lz4 always.
     pub codecs: u8,
+    /// Send tiles a viewer holds in its tile cache as references to it (where it has one).
+    pub tile_cache: bool,
 }
 
 impl Default for SenderConfig {
@@ -71,6 +73,7 @@ impl Default for SenderConfig {
             chat: ChatSetup::default(),
             cursor: true,
             codecs: TileEncoder::default().codecs(),
+            tile_cache: true,
         }
     }
 }
@@ -101,6 +104,8 @@ enum Event {
         updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
         /// The tile codecs the viewer decodes.
         codecs: u8,
+        /// The viewer's tile cache budget (0: none).
+        tile_cache_bytes: u32,
     },
     Ack {
         id: ViewerId,
@@ -322,6 +327,7 @@ async fn serve_viewer(
             conn: conn.clone(),
             updates: tx,
             codecs: peer.codecs,
+            tile_cache_bytes: peer.tile_cache_bytes,
         })
         .is_err()
     {
@@ -385,6 +391,8 @@ struct Viewer {
     encoder: TileEncoder,
     /// The tile hashes of the frame the viewer holds once it has applied what it was sent.
     holds: Vec<u64>,
+    /// What the viewer's tile cache holds once it has applied what it was sent.
+    cache: CacheModel,
 }
 
 /// The frame before the current one, as every viewer that kept up holds it, and its tile
@@ -560,6 +568,8 @@ struct EncodeKey {
     patchable: Option<DirtyMask>,
     /// Whether the update starts with the frame's copy.
     copied: bool,
+    /// The tiles sent as references to the viewer's tile cache, if any.
+    cached: Option<DirtyMask>,
 }
 
 /// The capture thread: paces frames, diffs them, and hands each ready viewer what it needs.
@@ -612,9 +622,23 @@ fn capture_loop(
         };
         match inbox.recv_timeout(wait) {
             Ok(event) => {
-                handle(event, &encoder, &mut broadcaster, &mut viewers, &mut pacing);
+                handle(
+                    event,
+                    &encoder,
+                    config.tile_cache,
+                    &mut broadcaster,
+                    &mut viewers,
+                    &mut pacing,
+                );
                 while let Ok(event) = inbox.try_recv() {
-                    handle(event, &encoder, &mut broadcaster, &mut viewers, &mut pacing);
+                    handle(
+                        event,
+                        &encoder,
+                        config.tile_cache,
+                        &mut broadcaster,
+                        &mut viewers,
+                        &mut pacing,
+                    );
                 }
                 for (op, reply) in pacing.source_changes.drain(..) {
                     let result = match &op {
@@ -775,6 +799,17 @@ fn capture_loop(
                 )),
                 _ => None,
             };
+            // Tiles whose new content the viewer's tile cache holds go as references.
+            let cached = plan
+                .as_ref()
+                .filter(|_| viewer.cache.is_enabled())
+                .and_then(|p| {
+                    let mut m = DirtyMask::new(p.tiles.len());
+                    for t in p.tiles.iter().filter(|&t| viewer.cache.holds(hashes[t])) {
+                        m.set(t);
+                    }
+                    (!m.none()).then_some(m)
+                });
             let key = EncodeKey {
                 send: send.clone(),
                 codecs: viewer.encoder.codecs(),
@@ -782,6 +817,7 @@ fn capture_loop(
                     .as_ref()
                     .and_then(|p| p.base.as_ref().map(|(_, held)| held.clone())),
                 copied: plan.as_ref().is_some_and(|p| p.copy.is_some()),
+                cached,
             };
             let msg = match cache.iter().find(|(k, _)| *k == key) {
                 Some((_, m)) => m.clone(),
@@ -803,11 +839,12 @@ fn capture_loop(
                                 held,
                                 copies,
                             });
-                            encoder.encode_delta(
+                            encoder.encode_delta_cached(
                                 &frame,
                                 &g,
                                 &plan.tiles,
                                 patch_base.as_ref(),
+                                key.cached.as_ref(),
                                 header.sequence,
                                 &mut msg,
                             )?
@@ -833,11 +870,26 @@ fn capture_loop(
                     msg
                 }
             };
-            // What the viewer holds once it applies this.
+            // What the viewer holds once it applies this: its frame, and its tile cache, which
+            // records the update's tiles in order as the viewer will.
             let written = plan
                 .as_ref()
                 .and_then(|p| p.copy)
                 .map(|sc| sc.written.clone());
+            if let Some(v) = viewers.get_mut(&id) {
+                let tiles: &DirtyMask = match (&send, &plan) {
+                    (Send::Delta(_), Some(p)) => &p.tiles,
+                    (Send::Delta(mask), None) => mask,
+                    (Send::Keyframe, _) => &DirtyMask::full(hashes.len()),
+                };
+                v.cache.record(
+                    send == Send::Keyframe,
+                    tiles.iter().map(|t| {
+                        let r = g.tile_rect(t);
+                        (hashes[t], r.width, r.height)
+                    }),
+                );
+            }
             if let Some(v) = viewers.get_mut(&id) {
                 match &send {
                     Send::Keyframe => {
@@ -906,6 +958,7 @@ struct Pacing {
 fn handle(
     event: Event,
     encoder: &TileEncoder,
+    tile_cache: bool,
     broadcaster: &mut Broadcaster,
     viewers: &mut HashMap<ViewerId, Viewer>,
     pacing: &mut Pacing,
@@ -959,6 +1012,7 @@ fn handle(
             conn,
             updates,
             codecs,
+            tile_cache_bytes,
         } => {
             broadcaster.add(id);
             viewers.insert(
@@ -969,6 +1023,7 @@ fn handle(
                     owing_since: None,
                     encoder: encoder.with_codecs(encoder.codecs() & codecs),
                     holds: Vec::new(),
+                    cache: CacheModel::new(if tile_cache { tile_cache_bytes } else { 0 }),
                 },
             );
         }

@@ -89,6 +89,8 @@ pub struct TileCounts {
     pub palette: u64,
     /// Updates that began with a copy (a scroll or a moved window).
     pub copies: u64,
+    /// References to the viewer's tile cache.
+    pub cached: u64,
 }
 
 impl TileCounts {
@@ -98,6 +100,7 @@ impl TileCounts {
         self.solid += s.solid_tiles as u64;
         self.patch += s.patch_tiles as u64;
         self.palette += s.palette_tiles as u64;
+        self.cached += s.cached_tiles as u64;
     }
 }
 

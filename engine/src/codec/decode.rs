@@ -1,6 +1,7 @@
 //! [`DecodedTiles`]: an update's tiles decompressed, in parallel, into one reusable buffer.
 
 use super::palette::decode_palette;
+use super::tile_cache::TileCache;
 use super::update::{DecodeError, PatchHeader, TileCodec, Update, PATCH_HEADER_LEN};
 use crate::{CpuFrame, Rect, TilePayload, BYTES_PER_PIXEL};
 use rayon::prelude::*;
@@ -31,13 +32,14 @@ impl DecodedTiles {
     }
 
     /// Decodes every tile of `update` into whole tiles. Patches apply to `base`, the frame the
-    /// receiver holds (the update's size), whose tile must hash to the patch's base hash. On
-    /// error the previous contents are gone and nothing half-decoded is exposed: [`Self::tiles`]
-    /// is empty.
+    /// receiver holds (the update's size), whose tile must hash to the patch's base hash;
+    /// cached tiles come from `cache`. On error the previous contents are gone and nothing
+    /// half-decoded is exposed: [`Self::tiles`] is empty.
     pub fn decode(
         &mut self,
         update: &Update<'_>,
         base: Option<&CpuFrame<'_>>,
+        cache: Option<&TileCache>,
     ) -> Result<(), DecodeError> {
         self.tiles.clear();
         let h = &update.header;
@@ -66,7 +68,7 @@ impl DecodedTiles {
             slots.push((payload, tile.rect, slot));
         }
         let decode_one = |scratch: &mut Scratch, (payload, rect, slot): Slot<'_, '_>| {
-            decode_tile(payload, &rect, base, scratch, slot)
+            decode_tile(payload, &rect, base, cache, scratch, slot)
         };
         if slots.len() >= 8 {
             slots
@@ -125,6 +127,7 @@ fn decode_tile(
     payload: &TilePayload<'_>,
     rect: &Rect,
     base: Option<&CpuFrame<'_>>,
+    cache: Option<&TileCache>,
     scratch: &mut Scratch,
     slot: &mut [u8],
 ) -> Result<(), DecodeError> {
@@ -142,6 +145,24 @@ fn decode_tile(
             }
         }
         TileCodec::Palette => palette(payload.data, rect.width, &mut scratch.indices, slot)?,
+        TileCodec::Cached => {
+            let hash = u64::from_le_bytes(payload.data.try_into().map_err(|_| {
+                DecodeError::PayloadLength {
+                    index,
+                    codec: TileCodec::Cached,
+                    len: payload.data.len(),
+                    allowed: 8,
+                }
+            })?);
+            // An entry of another size (an edge tile's twin by hash) is no hit.
+            match cache
+                .and_then(|c| c.get(hash))
+                .filter(|p| p.len() == slot.len())
+            {
+                Some(pixels) => slot.copy_from_slice(pixels),
+                None => return Err(DecodeError::CacheMiss { index, hash }),
+            }
+        }
         TileCodec::Patch | TileCodec::Rect | TileCodec::PaletteRect => {
             let base = base.ok_or(DecodeError::NoBase(index))?;
             let header = PatchHeader::read(payload.data);

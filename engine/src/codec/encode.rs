@@ -8,6 +8,7 @@ use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY, PAT
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Why a frame could not be encoded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct EncodeStats {
     pub patch_tiles: usize,
     /// Whole tiles and rects in the palette form.
     pub palette_tiles: usize,
+    /// References to the receiver's tile cache.
+    pub cached_tiles: usize,
     /// Bytes of the tiles' pixels before compression.
     pub pixel_bytes: usize,
     /// Bytes of the update message written.
@@ -124,6 +127,23 @@ impl TileEncoder {
         sequence: u64,
         out: &mut Vec<u8>,
     ) -> Result<EncodeStats, EncodeError> {
+        self.encode_delta_cached(frame, grid, mask, base, None, sequence, out)
+    }
+
+    /// As [`Self::encode_delta`], and the tiles of `cached` (which the receiver holds in its
+    /// tile cache with the content they have now, as its [`crate::CacheModel`] says) go as
+    /// references unless they are one colour.
+    #[allow(clippy::too_many_arguments)]
+    pub fn encode_delta_cached(
+        &self,
+        frame: &CpuFrame<'_>,
+        grid: &TileGrid,
+        mask: &DirtyMask,
+        base: Option<&PatchBase<'_>>,
+        cached: Option<&DirtyMask>,
+        sequence: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<EncodeStats, EncodeError> {
         // Tiles left out because a copy makes them right must never lose their copy.
         let copies = base.map_or(&[][..], |b| b.copies);
         if !copies.is_empty()
@@ -138,7 +158,10 @@ impl TileEncoder {
                 && b.hashes.len() == grid.tile_count()
                 && b.held.len() == grid.tile_count()
         });
-        self.encode(frame, grid, mask, base, copies, sequence, false, out)
+        let cached = cached.filter(|c| c.len() == grid.tile_count() && !c.none());
+        self.encode(
+            frame, grid, mask, base, cached, copies, sequence, false, out,
+        )
     }
 
     /// Appends an update with every tile of the frame to `out`.
@@ -154,6 +177,7 @@ impl TileEncoder {
             grid,
             &DirtyMask::full(grid.tile_count()),
             None,
+            None,
             &[],
             sequence,
             true,
@@ -168,6 +192,7 @@ impl TileEncoder {
         grid: &TileGrid,
         mask: &DirtyMask,
         base: Option<&PatchBase<'_>>,
+        cached: Option<&DirtyMask>,
         copies: &[CopyRect],
         sequence: u64,
         keyframe: bool,
@@ -198,6 +223,7 @@ impl TileEncoder {
             frame,
             grid,
             base,
+            cached,
             solid: self.uses(TileCodec::Solid),
             rect: self.uses(TileCodec::Rect),
             palette: self.uses(TileCodec::Palette),
@@ -243,6 +269,7 @@ impl EncodeStats {
         self.solid_tiles += o.solid_tiles;
         self.patch_tiles += o.patch_tiles;
         self.palette_tiles += o.palette_tiles;
+        self.cached_tiles += o.cached_tiles;
         self.pixel_bytes += o.pixel_bytes;
     }
 }
@@ -252,6 +279,8 @@ struct TileJob<'a> {
     frame: &'a CpuFrame<'a>,
     grid: &'a TileGrid,
     base: Option<&'a PatchBase<'a>>,
+    /// Tiles the receiver holds in its tile cache.
+    cached: Option<&'a DirtyMask>,
     solid: bool,
     /// Rects may stand in for patches.
     rect: bool,
@@ -278,6 +307,16 @@ impl TileJob<'_> {
         if self.solid && is_solid(tile) {
             write_record(out, index, TileCodec::Solid, &[&tile[..BYTES_PER_PIXEL]]);
             stats.solid_tiles += 1;
+            return;
+        }
+        if self.cached.is_some_and(|c| c.get(index as usize)) {
+            write_record(
+                out,
+                index,
+                TileCodec::Cached,
+                &[&xxh3_64(tile).to_le_bytes()],
+            );
+            stats.cached_tiles += 1;
             return;
         }
         let whole = &mut scratch.whole;

@@ -28,6 +28,8 @@
 //! - 5 palette: the tile in the palette form (`super::palette`).
 //! - 6 palette rect (deltas only): a patch header, then the rectangle's new pixels in the
 //!   palette form.
+//! - 7 cached (deltas only): the XXH3-64 of the tile's packed pixels (`u64`), a tile the
+//!   receiver holds in its tile cache (`super::tile_cache`).
 
 use super::copy::{CopyRect, COPY_LEN, MAX_COPIES};
 use super::palette::{max_palette_body, PaletteError, MAX_PALETTE_COLOURS};
@@ -67,10 +69,12 @@ pub enum TileCodec {
     /// A rectangle of the tile's new pixels in the palette form, over the held tile (checked by
     /// its hash, as a patch).
     PaletteRect,
+    /// A tile from the receiver's tile cache, named by the hash of its pixels.
+    Cached,
 }
 
 impl TileCodec {
-    pub const ALL: [TileCodec; 7] = [
+    pub const ALL: [TileCodec; 8] = [
         Self::Raw,
         Self::Lz4,
         Self::Solid,
@@ -78,6 +82,7 @@ impl TileCodec {
         Self::Rect,
         Self::Palette,
         Self::PaletteRect,
+        Self::Cached,
     ];
 
     pub fn wire_code(self) -> u8 {
@@ -89,14 +94,20 @@ impl TileCodec {
             Self::Rect => 4,
             Self::Palette => 5,
             Self::PaletteRect => 6,
+            Self::Cached => 7,
         }
     }
     pub fn from_wire_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.wire_code() == code)
     }
-    /// The codec's bit in [`crate::stream::Capabilities::codecs`].
+    /// The codec's bit in [`crate::stream::Capabilities::codecs`]. [`Self::Cached`] has none
+    /// (0): a viewer takes it when it announces a tile cache
+    /// ([`crate::stream::Capabilities::tile_cache_bytes`]).
     pub fn bit(self) -> u8 {
-        1 << self.wire_code()
+        match self {
+            Self::Cached => 0,
+            other => 1 << other.wire_code(),
+        }
     }
 
     /// Whether the codec changes part of a tile the receiver holds.
@@ -108,6 +119,9 @@ impl TileCodec {
 /// The fewest bytes of a palette body: one colour and a one-byte lz4 block.
 const MIN_PALETTE_BODY: usize = 1 + 4 + 1;
 const _: () = assert!(MAX_PALETTE_COLOURS <= u8::MAX as usize);
+
+/// Bytes of a [`TileCodec::Cached`] payload: the tile's hash.
+pub const CACHED_LEN: usize = 8;
 
 /// Bytes of a patch payload before its lz4 block: base hash `u64`, then x, y, width, height
 /// as `u16`.
@@ -224,6 +238,10 @@ pub enum DecodeError {
     Palette { index: u32, error: PaletteError },
     #[error("tile {0}: a keyframe cannot patch what the receiver holds")]
     PatchInKeyframe(u32),
+    #[error("tile {0}: a keyframe cannot refer to the tile cache")]
+    CachedInKeyframe(u32),
+    #[error("tile {index}: no tile with hash {hash:#018x} in the tile cache")]
+    CacheMiss { index: u32, hash: u64 },
     #[error("tile {0}: a patch needs the frame it applies to, and there is none")]
     NoBase(u32),
     #[error("tile {index}: the patch is for a tile with hash {expected:#018x}, the one held has {held:#018x}")]
@@ -466,6 +484,7 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
                     len >= PATCH_HEADER_LEN + MIN_PALETTE_BODY && len <= most,
                 )
             }
+            TileCodec::Cached => (CACHED_LEN, len == CACHED_LEN),
         };
         if !length_ok {
             return Err(DecodeError::PayloadLength {
@@ -476,6 +495,9 @@ pub fn parse_update<'a>(bytes: &'a [u8], limits: &DecodeLimits) -> Result<Update
             });
         }
         let data = r.take(len, "tile payload")?;
+        if keyframe && codec == TileCodec::Cached {
+            return Err(DecodeError::CachedInKeyframe(index));
+        }
         if codec.patches() {
             if keyframe {
                 return Err(DecodeError::PatchInKeyframe(index));

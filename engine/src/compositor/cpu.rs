@@ -1,7 +1,7 @@
 //! [`CpuCompositor`]: the reference compositor, a framebuffer in CPU memory.
 
 use super::{decode_for, write_tiles, ApplyError};
-use crate::{DecodeLimits, DecodedTiles, FrameBuffer, Rect, UpdateHeader};
+use crate::{DecodeLimits, DecodedTiles, FrameBuffer, Rect, TileCache, UpdateHeader};
 
 /// Applies updates onto a framebuffer in CPU memory.
 #[derive(Debug, Default)]
@@ -10,6 +10,7 @@ pub struct CpuCompositor {
     frame: Option<FrameBuffer>,
     decoded: DecodedTiles,
     copied: Vec<Rect>,
+    cache: TileCache,
 }
 
 impl CpuCompositor {
@@ -19,7 +20,19 @@ impl CpuCompositor {
             frame: None,
             decoded: DecodedTiles::new(),
             copied: Vec::new(),
+            cache: TileCache::new(0),
         }
+    }
+
+    /// The same compositor with a tile cache of `budget` bytes (what the receiver announces).
+    pub fn with_tile_cache(mut self, budget: u32) -> Self {
+        self.cache = TileCache::new(budget);
+        self
+    }
+
+    /// The tile cache (empty without one).
+    pub fn tile_cache(&self) -> &TileCache {
+        &self.cache
     }
 
     /// The frame as composited so far (none before the first keyframe).
@@ -39,8 +52,13 @@ impl CpuCompositor {
 
     /// Applies one update message. On error the frame is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
-        let (header, reshape, copied) =
-            decode_for(bytes, &self.limits, self.frame.as_mut(), &mut self.decoded)?;
+        let (header, reshape, copied) = decode_for(
+            bytes,
+            &self.limits,
+            self.frame.as_mut(),
+            &mut self.decoded,
+            &self.cache,
+        )?;
         self.copied = copied;
         if reshape {
             self.frame = Some(
@@ -53,6 +71,7 @@ impl CpuCompositor {
             .as_mut()
             .expect("a frame exists after a keyframe");
         write_tiles(frame, &self.decoded, header.tile_size);
+        self.cache.record(header.keyframe, &self.decoded);
         Ok(header)
     }
 }

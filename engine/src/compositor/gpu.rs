@@ -4,7 +4,8 @@
 
 use super::{decode_for, write_tiles, ApplyError, FrameShape};
 use crate::{
-    DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, Rect, UpdateHeader, BYTES_PER_PIXEL,
+    DecodeLimits, DecodedTiles, FrameBuffer, GpuContext, Rect, TileCache, UpdateHeader,
+    BYTES_PER_PIXEL,
 };
 
 /// Applies updates onto a texture on the GPU.
@@ -20,6 +21,7 @@ pub struct GpuCompositor {
     /// demand, never past one frame's padded size.
     upload: Option<wgpu::Buffer>,
     readback: Vec<u8>,
+    cache: TileCache,
 }
 
 impl GpuCompositor {
@@ -33,7 +35,19 @@ impl GpuCompositor {
             copied: Vec::new(),
             upload: None,
             readback: Vec::new(),
+            cache: TileCache::new(0),
         }
+    }
+
+    /// The same compositor with a tile cache of `budget` bytes (what the receiver announces).
+    pub fn with_tile_cache(mut self, budget: u32) -> Self {
+        self.cache = TileCache::new(budget);
+        self
+    }
+
+    /// The tile cache (empty without one).
+    pub fn tile_cache(&self) -> &TileCache {
+        &self.cache
     }
 
     /// The texture holding the frame (none before the first keyframe). Its format is the
@@ -60,8 +74,13 @@ impl GpuCompositor {
     /// Applies one update message: decodes on the CPU, then writes each dirty tile into the
     /// texture. On error the texture is unchanged.
     pub fn apply(&mut self, bytes: &[u8]) -> Result<UpdateHeader, ApplyError> {
-        let (header, reshape, copied) =
-            decode_for(bytes, &self.limits, self.held.as_mut(), &mut self.decoded)?;
+        let (header, reshape, copied) = decode_for(
+            bytes,
+            &self.limits,
+            self.held.as_mut(),
+            &mut self.decoded,
+            &self.cache,
+        )?;
         self.copied = copied;
         if reshape {
             self.held = Some(
@@ -95,6 +114,7 @@ impl GpuCompositor {
         let held = self.held.as_mut().expect("made with the first keyframe");
         write_tiles(held, &self.decoded, header.tile_size);
         self.upload_copied();
+        self.cache.record(header.keyframe, &self.decoded);
         Ok(header)
     }
 

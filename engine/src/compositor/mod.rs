@@ -13,7 +13,7 @@ pub use gpu::GpuCompositor;
 
 use crate::{
     apply_copies, parse_update, DecodeError, DecodeLimits, DecodedTiles, FrameBuffer, GpuError,
-    PixelFormat, Rect, UpdateHeader, BYTES_PER_PIXEL,
+    PixelFormat, Rect, TileCache, UpdateHeader, BYTES_PER_PIXEL,
 };
 use rayon::prelude::*;
 use thiserror::Error;
@@ -48,8 +48,8 @@ pub struct FrameShape {
 
 impl ApplyError {
     /// Whether the update was well formed but needs what this receiver does not hold (a patch
-    /// of another tile than the one held, a copy of other pixels): the stream goes on from a
-    /// keyframe.
+    /// of another tile than the one held, a copy of other pixels, a tile not in its cache): the
+    /// stream goes on from a keyframe.
     pub fn needs_keyframe(&self) -> bool {
         matches!(
             self,
@@ -57,6 +57,7 @@ impl ApplyError {
                 DecodeError::BaseMismatch { .. }
                     | DecodeError::NoBase(_)
                     | DecodeError::CopySourceMismatch { .. }
+                    | DecodeError::CacheMiss { .. }
             )
         )
     }
@@ -71,6 +72,7 @@ fn decode_for(
     limits: &DecodeLimits,
     mut held: Option<&mut FrameBuffer>,
     decoded: &mut DecodedTiles,
+    cache: &TileCache,
 ) -> Result<(UpdateHeader, bool, Vec<Rect>), ApplyError> {
     let current = held.as_ref().map(|f| FrameShape {
         width: f.width(),
@@ -103,7 +105,8 @@ fn decode_for(
         (Some(frame), false) => Some(apply_copies(frame, &update.copies)?),
         _ => None,
     };
-    if let Err(e) = decoded.decode(&update, held.as_ref().map(|f| f.as_frame()).as_ref()) {
+    let base = held.as_ref().map(|f| f.as_frame());
+    if let Err(e) = decoded.decode(&update, base.as_ref(), Some(cache)) {
         if let (Some(frame), Some(undo)) = (held, undo) {
             undo.restore(frame);
         }

@@ -104,7 +104,11 @@ mod tests {
             .unwrap();
         let mut decoded = DecodedTiles::new();
         decoded
-            .decode(&parse_update(&msg, &DecodeLimits::default()).unwrap(), None)
+            .decode(
+                &parse_update(&msg, &DecodeLimits::default()).unwrap(),
+                None,
+                None,
+            )
             .unwrap();
         let mut receiver = FrameChecksum::new(grid);
         receiver.update_from_tiles(&decoded);

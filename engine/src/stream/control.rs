@@ -3,20 +3,21 @@
 //!
 //! | type | message | body |
 //! |---|---|---|
-//! | 1 | Hello (dialer to listener) | version u16, role u8, secret [32], capabilities (22 bytes) |
+//! | 1 | Hello (dialer to listener) | version u16, role u8, secret [32], capabilities (26 bytes) |
 //! | 2 | Welcome (listener's answer) | as Hello, secret all zero |
 //! | 3 | Refuse | reason u8, detail length u16, detail UTF-8 (<= 1024 bytes) |
 //! | 4 | Ack (viewer: update applied) | sequence u64 |
 //! | 5 | RequestKeyframe (viewer) | empty |
 //!
 //! Capabilities: min tile size u16, max tile size u16, pixel formats u8 (bit = wire code),
-//! codecs u8 (bit = wire code), max width u32, max height u32, max pixels u64.
+//! codecs u8 (bit = wire code), max width u32, max height u32, max pixels u64, tile cache bytes
+//! u32 (0: no tile cache; a viewer's cache of this budget, which the sender mirrors).
 
 use super::join::{secrets_match, SECRET_LEN};
 use crate::{DecodeLimits, PixelFormat, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 /// Largest control message body accepted.
 pub const MAX_CONTROL_MESSAGE: usize = 4096;
 const MAX_DETAIL: usize = 1024;
@@ -38,6 +39,9 @@ pub struct Capabilities {
     pub max_width: u32,
     pub max_height: u32,
     pub max_pixels: u64,
+    /// The viewer's tile cache budget in bytes (`crate::TileCache`), 0 for none; a sender
+    /// announces 0.
+    pub tile_cache_bytes: u32,
 }
 
 impl Capabilities {
@@ -55,6 +59,16 @@ impl Capabilities {
             max_width: limits.max_width,
             max_height: limits.max_height,
             max_pixels: limits.max_pixels,
+            tile_cache_bytes: 0,
+        }
+    }
+
+    /// The same capabilities with a tile cache of `bytes` (capped at
+    /// [`crate::MAX_TILE_CACHE_BYTES`]).
+    pub fn with_tile_cache(self, bytes: u32) -> Self {
+        Self {
+            tile_cache_bytes: bytes.min(crate::MAX_TILE_CACHE_BYTES),
+            ..self
         }
     }
 
@@ -178,7 +192,7 @@ pub enum ControlError {
     Field(&'static str),
 }
 
-const HELLO_LEN: usize = 2 + 1 + SECRET_LEN + 22;
+const HELLO_LEN: usize = 2 + 1 + SECRET_LEN + 26;
 
 impl ControlMessage {
     /// Appends this message, framed, to `out`.
@@ -201,6 +215,7 @@ impl ControlMessage {
                 body.extend_from_slice(&c.max_width.to_le_bytes());
                 body.extend_from_slice(&c.max_height.to_le_bytes());
                 body.extend_from_slice(&c.max_pixels.to_le_bytes());
+                body.extend_from_slice(&c.tile_cache_bytes.to_le_bytes());
             }
             Self::Refuse { reason, detail } => {
                 body.push(3);
@@ -262,6 +277,7 @@ impl ControlMessage {
                         max_pixels: u64::from_le_bytes(
                             rest[c + 14..c + 22].try_into().expect("8 bytes"),
                         ),
+                        tile_cache_bytes: u32_at(c + 22),
                     },
                 };
                 Ok(if kind == 1 {

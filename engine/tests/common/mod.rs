@@ -3,8 +3,8 @@
 
 use tessera_engine::stream::FrameChecksum;
 use tessera_engine::{
-    apply_copies, detect_copy, CopyRect, CpuFrame, DirtyMask, FrameBuffer, GpuContext, PixelFormat,
-    TileEncoder, TileGrid, COPIES_CAPABILITY,
+    apply_copies, detect_copy, CacheModel, CopyRect, CpuFrame, DirtyMask, FrameBuffer, GpuContext,
+    PixelFormat, TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 
 /// The GPU for tests. Without one, the test fails when `CI=true` or `TESSERA_REQUIRE_SYSTEM=1`
@@ -112,4 +112,31 @@ pub fn plan(
     planned.hashes = after_sum.hashes().to_vec();
     planned.tiles = tiles;
     planned
+}
+
+/// The tiles of `tiles` whose content (by `hashes`, the frame's tile hashes) the viewer's
+/// tile cache holds, as the sender's `model` says; none when there are none.
+pub fn cached_tiles(model: &CacheModel, tiles: &DirtyMask, hashes: &[u64]) -> Option<DirtyMask> {
+    let mut m = DirtyMask::new(tiles.len());
+    for t in tiles.iter().filter(|&t| model.holds(hashes[t])) {
+        m.set(t);
+    }
+    (!m.none()).then_some(m)
+}
+
+/// Records in `model` an update of `tiles` (by `hashes`), as a sender does once it sent it.
+pub fn record_sent(
+    model: &mut CacheModel,
+    keyframe: bool,
+    grid: &TileGrid,
+    tiles: &DirtyMask,
+    hashes: &[u64],
+) {
+    model.record(
+        keyframe,
+        tiles.iter().map(|t| {
+            let r = grid.tile_rect(t);
+            (hashes[t], r.width, r.height)
+        }),
+    );
 }

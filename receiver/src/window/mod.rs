@@ -215,8 +215,10 @@ impl App {
         let ctx = presenter.context().clone();
         let label = format!("gpu on {} (window)", ctx.adapter());
         let receiver = self.receiver.take().expect("opened once");
-        let compositor =
-            Compositor::Gpu(Box::new(GpuCompositor::new(&ctx, receiver.config().limits)));
+        let config = receiver.config();
+        let compositor = Compositor::Gpu(Box::new(
+            GpuCompositor::new(&ctx, config.limits).with_tile_cache(config.tile_cache_bytes),
+        ));
         let latest = self.latest.clone();
         let proxy = self.proxy.clone();
         let done = self.done_tx.take().expect("opened once");
