@@ -248,16 +248,17 @@ fn start_workload(display: &str, workload: &str) -> (Option<Actor>, Vec<Spawned>
     }
 }
 
-const CODEC_SETS: [(&str, &str); 6] = [
+const CODEC_SETS: [(&str, &str); 7] = [
     ("lz4", "none"),
     ("lz4+solid", "solid"),
     ("lz4+patch", "patch"),
     ("lz4+palette", "palette"),
     ("lz4+copy", "copy"),
+    ("lz4+cache", "cache"),
     ("all", ALL_CODECS),
 ];
 
-const ALL_CODECS: &str = "solid,patch,palette,copy";
+const ALL_CODECS: &str = "solid,patch,palette,copy,cache";
 
 fn print_row(workload: &str, codecs: &str, r: &Row) {
     println!(
