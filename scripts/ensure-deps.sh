@@ -44,12 +44,15 @@ ensure_rust() {
 # Vulkan (lavapipe, Mesa's software driver) so the GPU code runs on machines without a GPU.
 TESSERA_GPU_PACKAGES=(libvulkan1 mesa-vulkan-drivers)
 
+# What the PipeWire capture backend builds against (its bindings are generated with clang).
+TESSERA_BUILD_PACKAGES=(pkg-config clang libclang-dev libpipewire-0.3-dev libspa-0.2-dev)
+
 # What the receiver's window loads at run time (winit on X11 or Wayland).
 TESSERA_WINDOW_PACKAGES=(libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0 libwayland-client0)
 
 # What the tests drive: an X server and real X clients for the X11 capture and window tests,
-# and the window's libraries.
-TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool "${TESSERA_WINDOW_PACKAGES[@]}")
+# a PipeWire daemon for the PipeWire capture test, and the window's libraries.
+TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool pipewire pipewire-bin "${TESSERA_WINDOW_PACKAGES[@]}")
 
 # The Vulkan loader warns on every start without a runtime dir; give it a private one.
 ensure_runtime_dir() {
@@ -60,9 +63,10 @@ ensure_runtime_dir() {
     fi
 }
 
-# Everything Tessera needs to build and run: Rust, the Vulkan runtime, a runtime dir.
+# Everything Tessera needs to build and run: Rust, the Vulkan runtime, the PipeWire headers, a
+# runtime dir.
 ensure_all() {
     ensure_rust
-    ensure_packages "${TESSERA_GPU_PACKAGES[@]}"
+    ensure_packages "${TESSERA_GPU_PACKAGES[@]}" "${TESSERA_BUILD_PACKAGES[@]}"
     ensure_runtime_dir
 }

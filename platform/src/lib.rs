@@ -4,13 +4,18 @@
 //! where the OS allows) plus the rectangles the OS says changed since the last grab — hints that
 //! narrow the diff, never replace it. It is not the diff, the codec or the network.
 //!
-//! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) on Linux; Windows
-//! Graphics Capture (monitor or window, dirty regions) on Windows; Core Graphics display images
-//! on macOS. PipeWire/portal and ScreenCaptureKit are not built yet. The Windows and macOS
-//! backends are type-checked in CI, not run.
+//! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) and PipeWire (a node's
+//! video stream, its damage metadata as hints) on Linux; Windows Graphics Capture (monitor or
+//! window, dirty regions) on Windows; Core Graphics display images on macOS. The desktop portal
+//! (Wayland) and ScreenCaptureKit are not built yet. The Windows and macOS backends are
+//! type-checked in CI, not run.
 
 #[cfg(target_os = "macos")]
 pub mod macos;
+#[cfg(target_os = "linux")]
+pub mod pipewire;
+#[cfg(all(target_os = "linux", feature = "test-support"))]
+pub mod pipewire_test_source;
 #[cfg(windows)]
 pub mod windows;
 #[cfg(target_os = "linux")]

@@ -28,7 +28,8 @@ struct Args {
     /// Private key (PEM) of --cert.
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
-    /// What to share: synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY] or screen.
+    /// What to share: synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY],
+    /// pipewire:NODE (a PipeWire video node, e.g. a screen cast) or screen.
     #[arg(long, default_value = "synthetic")]
     source: SourceSpec,
     /// Screen size of the synthetic source.

@@ -1,5 +1,6 @@
 //! Where the sender's frames come from: the synthetic desktop (`--source synthetic[:SCENE]`) or
-//! a real screen through `tessera-platform` (`--source x11[:DISPLAY]`, `--source screen`).
+//! a real screen through `tessera-platform` (`--source x11[:DISPLAY]`, `--source pipewire:NODE`,
+//! `--source screen`).
 
 use std::str::FromStr;
 use tessera_engine::{CpuFrame, FrameError, PixelFormat, Rect, Scene, SyntheticSource};
@@ -13,6 +14,8 @@ pub enum SourceSpec {
     Synthetic(Scene),
     /// An X11 display (`None`: `$DISPLAY`).
     X11(Option<String>),
+    /// A PipeWire video node (a screen cast), by id.
+    PipeWire(u32),
     /// This session's screen, with the backend that fits it.
     Screen,
 }
@@ -26,8 +29,12 @@ impl FromStr for SourceSpec {
             None if s == "screen" => Ok(Self::Screen),
             Some(("synthetic", scene)) => scene.parse().map(Self::Synthetic),
             Some(("x11", display)) => Ok(Self::X11(Some(format!(":{}", display.trim_start_matches(':'))))),
+            Some(("pipewire", node)) => node
+                .parse()
+                .map(Self::PipeWire)
+                .map_err(|_| format!("pipewire source {node:?}: expected a node id (a number)")),
             _ => Err(format!(
-                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY] or screen"
+                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY], pipewire:NODE or screen"
             )),
         }
     }
@@ -39,6 +46,7 @@ impl std::fmt::Display for SourceSpec {
             Self::Synthetic(scene) => write!(f, "synthetic:{}", scene.name()),
             Self::X11(Some(d)) => write!(f, "x11{d}"),
             Self::X11(None) => write!(f, "x11"),
+            Self::PipeWire(node) => write!(f, "pipewire:{node}"),
             Self::Screen => write!(f, "screen"),
         }
     }
@@ -239,6 +247,17 @@ impl FrameSource {
             SourceSpec::X11(_) => {
                 return Err(CaptureError::Unavailable("X11 capture is Linux-only".into()).into())
             }
+            #[cfg(target_os = "linux")]
+            SourceSpec::PipeWire(node) => Inner::Capture {
+                capture: Box::new(tessera_platform::pipewire::PipeWireCapture::open(*node)?),
+                hints: None,
+            },
+            #[cfg(not(target_os = "linux"))]
+            SourceSpec::PipeWire(_) => {
+                return Err(
+                    CaptureError::Unavailable("PipeWire capture is Linux-only".into()).into(),
+                )
+            }
             SourceSpec::Screen => Inner::Capture {
                 capture: open_screen()?,
                 hints: None,
@@ -298,6 +317,22 @@ impl FrameSource {
             Inner::Capture { capture, hints } => {
                 capture.grab()?;
                 *hints = capture.damage().map(to_region);
+            }
+        }
+        // A screen (a window, a stream) that shrank past the shared region.
+        if let Some(r) = region {
+            let full = self.full_frame();
+            if let Err(e) = full.crop(&r) {
+                return Err(CaptureError::Failed(format!(
+                    "the shared region {}x{}+{}+{} no longer fits the {}x{} source: {e}",
+                    r.width,
+                    r.height,
+                    r.x,
+                    r.y,
+                    full.width(),
+                    full.height()
+                ))
+                .into());
             }
         }
         Ok(())
@@ -403,6 +438,11 @@ mod tests {
         assert_eq!("x11:99".parse(), Ok(SourceSpec::X11(Some(":99".into()))));
         assert_eq!("x11".parse(), Ok(SourceSpec::X11(None)));
         assert_eq!("screen".parse(), Ok(SourceSpec::Screen));
+        assert_eq!("pipewire:42".parse(), Ok(SourceSpec::PipeWire(42)));
+        assert_eq!(SourceSpec::PipeWire(42).to_string(), "pipewire:42");
+        for bad in ["pipewire", "pipewire:", "pipewire:x", "pipewire:-1"] {
+            assert!(bad.parse::<SourceSpec>().is_err(), "{bad}");
+        }
         assert!("synthetic:movie".parse::<SourceSpec>().is_err());
         assert!("vnc".parse::<SourceSpec>().is_err());
         let spec = SourceSpec::Synthetic(Scene::Video);
