@@ -15,6 +15,7 @@ use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
 use spa::param::video::{VideoFormat, VideoInfoRaw};
 use spa::pod::{ChoiceValue, Object, Pod, Property, Value};
 use spa::utils::{Choice, ChoiceEnum, ChoiceFlags, Id, SpaTypes};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tessera_engine::{CpuFrame, FrameBuffer, PixelFormat, Rect};
@@ -59,12 +60,28 @@ pub struct PipeWireCapture {
     /// Damage of the last grab (`None`: unknown, compare everything).
     damage: Option<Vec<Rect>>,
     taken: u64,
+    /// The portal session the node came from, kept open while capturing.
+    portal: Option<crate::portal::ScreenCastSession>,
 }
 
 impl PipeWireCapture {
     /// Connects to node `node` of the PipeWire daemon found in the environment
     /// (`PIPEWIRE_REMOTE`, else `$XDG_RUNTIME_DIR/pipewire-0`) and waits for its first frame.
     pub fn open(node: u32) -> Result<Self, CaptureError> {
+        Self::open_remote(node, None)
+    }
+
+    /// Asks the desktop portal for a screen cast (Wayland), then captures the node it grants
+    /// through the remote it hands out, keeping the portal session open meanwhile.
+    pub fn from_portal(kind: crate::portal::CastKind) -> Result<Self, CaptureError> {
+        let mut session = crate::portal::start_screen_cast(kind)?;
+        let mut capture = Self::open_remote(session.node, session.take_remote())?;
+        capture.portal = Some(session);
+        Ok(capture)
+    }
+
+    /// As [`Self::open`], through `remote` (a connected PipeWire socket) when given.
+    pub fn open_remote(node: u32, remote: Option<OwnedFd>) -> Result<Self, CaptureError> {
         let shared = Arc::new(Shared {
             latest: Mutex::new(Latest::default()),
             arrived: Condvar::new(),
@@ -75,7 +92,7 @@ impl PipeWireCapture {
         let thread = std::thread::Builder::new()
             .name("tessera-pipewire".into())
             .spawn(move || {
-                if let Err(e) = run_stream(node, &thread_shared, quit_rx, &started_tx) {
+                if let Err(e) = run_stream(node, remote, &thread_shared, quit_rx, &started_tx) {
                     let _ = started_tx.send(Err(e.clone()));
                     let mut l = thread_shared.latest.lock().expect("pipewire state");
                     l.error = Some(e);
@@ -102,6 +119,7 @@ impl PipeWireCapture {
             frame: FrameBuffer::new(1, 1, PixelFormat::Bgrx8).expect("a 1x1 frame"),
             damage: None,
             taken: 0,
+            portal: None,
         };
         capture.take(FIRST_FRAME_TIMEOUT)?;
         Ok(capture)
@@ -183,8 +201,13 @@ impl Capture for PipeWireCapture {
 
     fn describe(&self) -> String {
         format!(
-            "pipewire node {} ({}x{} {:?})",
+            "pipewire node {}{} ({}x{} {:?})",
             self.node,
+            if self.portal.is_some() {
+                " from the desktop portal"
+            } else {
+                ""
+            },
             self.frame.width(),
             self.frame.height(),
             self.frame.format()
@@ -308,6 +331,7 @@ struct StreamData {
 /// Runs the stream until `quit` fires; reports on `started` once it is connected.
 fn run_stream(
     node: u32,
+    remote: Option<OwnedFd>,
     shared: &Arc<Shared>,
     quit: pw::channel::Receiver<()>,
     started: &std::sync::mpsc::Sender<Result<(), String>>,
@@ -316,9 +340,11 @@ fn run_stream(
     let mainloop = pw::main_loop::MainLoopRc::new(None).map_err(|e| format!("main loop: {e}"))?;
     let context =
         pw::context::ContextRc::new(&mainloop, None).map_err(|e| format!("context: {e}"))?;
-    let core = context
-        .connect_rc(None)
-        .map_err(|e| format!("no PipeWire daemon to connect to: {e}"))?;
+    let core = match remote {
+        Some(fd) => context.connect_fd_rc(fd, None),
+        None => context.connect_rc(None),
+    }
+    .map_err(|e| format!("no PipeWire daemon to connect to: {e}"))?;
     let stream = pw::stream::StreamRc::new(
         core.clone(),
         "tessera-capture",

@@ -29,7 +29,8 @@ struct Args {
     #[arg(long, requires = "cert")]
     key: Option<PathBuf>,
     /// What to share: synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY],
-    /// pipewire:NODE (a PipeWire video node, e.g. a screen cast) or screen.
+    /// pipewire:NODE (a PipeWire video node), portal[:monitor|window] (what you pick in the
+    /// desktop portal's dialog, Wayland) or screen (the portal on Wayland, else X11).
     #[arg(long, default_value = "synthetic")]
     source: SourceSpec,
     /// Screen size of the synthetic source.

@@ -8,6 +8,13 @@ pub use tessera_platform::WindowSelector;
 use tessera_platform::{Capture, CaptureError};
 use thiserror::Error;
 
+/// What the desktop portal's dialog offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortalPick {
+    Monitor,
+    Window,
+}
+
 /// What `--source` names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceSpec {
@@ -16,6 +23,8 @@ pub enum SourceSpec {
     X11(Option<String>),
     /// A PipeWire video node (a screen cast), by id.
     PipeWire(u32),
+    /// What the user picks in the desktop portal's dialog (Wayland): a monitor, or a window.
+    Portal(PortalPick),
     /// This session's screen, with the backend that fits it.
     Screen,
 }
@@ -27,6 +36,9 @@ impl FromStr for SourceSpec {
             None if s == "synthetic" => Ok(Self::Synthetic(Scene::Typing)),
             None if s == "x11" => Ok(Self::X11(None)),
             None if s == "screen" => Ok(Self::Screen),
+            None if s == "portal" => Ok(Self::Portal(PortalPick::Monitor)),
+            Some(("portal", "monitor")) => Ok(Self::Portal(PortalPick::Monitor)),
+            Some(("portal", "window")) => Ok(Self::Portal(PortalPick::Window)),
             Some(("synthetic", scene)) => scene.parse().map(Self::Synthetic),
             Some(("x11", display)) => Ok(Self::X11(Some(format!(":{}", display.trim_start_matches(':'))))),
             Some(("pipewire", node)) => node
@@ -34,7 +46,7 @@ impl FromStr for SourceSpec {
                 .map(Self::PipeWire)
                 .map_err(|_| format!("pipewire source {node:?}: expected a node id (a number)")),
             _ => Err(format!(
-                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY], pipewire:NODE or screen"
+                "unknown source {s:?}: expected synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY], pipewire:NODE, portal[:monitor|window] or screen"
             )),
         }
     }
@@ -47,6 +59,8 @@ impl std::fmt::Display for SourceSpec {
             Self::X11(Some(d)) => write!(f, "x11{d}"),
             Self::X11(None) => write!(f, "x11"),
             Self::PipeWire(node) => write!(f, "pipewire:{node}"),
+            Self::Portal(PortalPick::Monitor) => write!(f, "portal:monitor"),
+            Self::Portal(PortalPick::Window) => write!(f, "portal:window"),
             Self::Screen => write!(f, "screen"),
         }
     }
@@ -80,18 +94,27 @@ pub struct FrameSource {
     label: String,
 }
 
+/// Whether this is a Wayland session, where screens are shared through the desktop portal
+/// (an X11 display there, XWayland, shows X clients only).
+#[cfg(target_os = "linux")]
+fn wayland_session() -> bool {
+    std::env::var_os("WAYLAND_DISPLAY").is_some()
+        || std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland")
+}
+
 /// Which X11 display `spec` means, if it means one here.
 #[cfg(target_os = "linux")]
 fn x11_display(spec: &SourceSpec) -> Result<Option<Option<String>>, SourceError> {
     Ok(match spec {
         SourceSpec::X11(display) => Some(display.clone()),
-        SourceSpec::Screen if std::env::var_os("DISPLAY").is_some() => Some(None),
-        SourceSpec::Screen if std::env::var_os("WAYLAND_DISPLAY").is_some() => {
+        SourceSpec::Screen if wayland_session() => {
             return Err(CaptureError::Unavailable(
-                "Wayland capture (PipeWire through the desktop portal) is not built yet".into(),
+                "on Wayland the desktop portal's dialog picks what to share (--source portal or portal:window); it cannot list windows, follow one by title or freeze the screen"
+                    .into(),
             )
             .into())
         }
+        SourceSpec::Screen if std::env::var_os("DISPLAY").is_some() => Some(None),
         _ => None,
     })
 }
@@ -157,6 +180,29 @@ pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
     .into())
 }
 
+/// A screen cast the user picks in the desktop portal's dialog.
+fn open_portal(pick: PortalPick) -> Result<Box<dyn Capture>, SourceError> {
+    #[cfg(target_os = "linux")]
+    {
+        use tessera_platform::portal::CastKind;
+        let kind = match pick {
+            PortalPick::Monitor => CastKind::Monitor,
+            PortalPick::Window => CastKind::Window,
+        };
+        Ok(Box::new(
+            tessera_platform::pipewire::PipeWireCapture::from_portal(kind)?,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pick;
+        Err(
+            CaptureError::Unavailable("the desktop portal is for Linux (Wayland) desktops".into())
+                .into(),
+        )
+    }
+}
+
 fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
     #[cfg(windows)]
     {
@@ -172,14 +218,11 @@ fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
     }
     #[cfg(target_os = "linux")]
     {
+        if wayland_session() {
+            return open_portal(PortalPick::Monitor);
+        }
         if std::env::var_os("DISPLAY").is_some() {
             return Ok(Box::new(tessera_platform::x11::X11Capture::open(None)?));
-        }
-        if std::env::var_os("WAYLAND_DISPLAY").is_some() {
-            return Err(CaptureError::Unavailable(
-                "Wayland capture (PipeWire through the desktop portal) is not built yet".into(),
-            )
-            .into());
         }
     }
     #[allow(unreachable_code)]
@@ -260,6 +303,10 @@ impl FrameSource {
             }
             SourceSpec::Screen => Inner::Capture {
                 capture: open_screen()?,
+                hints: None,
+            },
+            SourceSpec::Portal(pick) => Inner::Capture {
+                capture: open_portal(*pick)?,
                 hints: None,
             },
         })
@@ -440,6 +487,18 @@ mod tests {
         assert_eq!("screen".parse(), Ok(SourceSpec::Screen));
         assert_eq!("pipewire:42".parse(), Ok(SourceSpec::PipeWire(42)));
         assert_eq!(SourceSpec::PipeWire(42).to_string(), "pipewire:42");
+        for (text, pick) in [
+            ("portal", PortalPick::Monitor),
+            ("portal:monitor", PortalPick::Monitor),
+            ("portal:window", PortalPick::Window),
+        ] {
+            assert_eq!(text.parse(), Ok(SourceSpec::Portal(pick)));
+        }
+        assert_eq!(
+            SourceSpec::Portal(PortalPick::Window).to_string(),
+            "portal:window"
+        );
+        assert!("portal:tab".parse::<SourceSpec>().is_err());
         for bad in ["pipewire", "pipewire:", "pipewire:x", "pipewire:-1"] {
             assert!(bad.parse::<SourceSpec>().is_err(), "{bad}");
         }
