@@ -1,7 +1,10 @@
 //! Real X11 capture on a private Xvfb 1920x1080 with real clients (xterm, xclock): how many
 //! frames a second the capture gives alone and with the sender's per-frame work behind it
 //! (hinted diff, checksum-free encode), and how often the XDamage hints let the diff skip at
-//! least 90% of the tiles while someone types or drags a window.
+//! least 90% of the tiles while someone types or drags a window. Then PipeWire: a private
+//! daemon fed by the repository's 1920x1080 test source at 60 fps (a moving square, with damage
+//! metadata), captured at 60 grabs a second: the share of the source's frames that arrive, and
+//! how much of each frame the damage hints.
 //!
 //! `cargo bench -p tessera-benches --bench capture` prints the tables for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs each part briefly to prove it works.
@@ -12,6 +15,8 @@ use std::time::{Duration, Instant};
 use tessera_engine::{
     system_tests_required, DiffBackend, Frame, FrameDiffer, TileEncoder, TileGrid,
 };
+use tessera_platform::pipewire::PipeWireCapture;
+use tessera_platform::pipewire_test_source::{PipeWireDaemon, TestSource};
 use tessera_platform::x11::X11Capture;
 use tessera_platform::xvfb::{run_on, Xvfb};
 use tessera_platform::Capture;
@@ -101,8 +106,49 @@ fn damage_skip(
     (skipping as f64 / frames as f64, hinted / frames as f64)
 }
 
+/// PipeWire: grabs at 60 a second for `seconds` from a 1920x1080 test source; returns the
+/// share of the source's frames received, the share of grabs whose hints cover at most 10% of
+/// the tiles, and the mean share of tiles hinted. `None` without a PipeWire daemon.
+fn pipewire_rates(seconds: f64) -> Option<(f64, f64, f64)> {
+    let daemon = PipeWireDaemon::start()?;
+    // This bench is one process and one thread here: its PipeWire clients find the daemon.
+    std::env::set_var("PIPEWIRE_RUNTIME_DIR", daemon.runtime_dir());
+    let source = TestSource::start(W, H).unwrap();
+    let mut capture = PipeWireCapture::open(source.node()).unwrap();
+    let grid = TileGrid::new(W, H, 64).unwrap();
+    let (published0, received0) = (source.published(), capture.frames_received());
+    let (mut grabs, mut skipping, mut hinted) = (0u64, 0u64, 0.0f64);
+    let start = Instant::now();
+    let mut due = start;
+    while start.elapsed().as_secs_f64() < seconds {
+        due += Duration::from_secs_f64(1.0 / 60.0);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        capture.grab().unwrap();
+        let tiles = match capture.damage() {
+            Some(rects) => grid.tiles_touching(rects).count(),
+            None => grid.tile_count(),
+        };
+        let share = tiles as f64 / grid.tile_count() as f64;
+        grabs += 1;
+        hinted += share;
+        skipping += u64::from(share <= 0.10);
+    }
+    let published = source.published() - published0;
+    let received = capture.frames_received() - received0;
+    assert_eq!(capture.bad_buffers(), 0);
+    Some((
+        received as f64 / published.max(1) as f64,
+        skipping as f64 / grabs as f64,
+        hinted / grabs as f64,
+    ))
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
+    let seconds = if bench { 5.0 } else { 0.5 };
+    // First, while this process has one thread: PipeWire clients read the daemon's place from
+    // the environment.
+    let pipewire = pipewire_rates(seconds);
     let Some(mut x) = Xvfb::start(W, H) else {
         assert!(!system_tests_required(), "Xvfb is required here");
         println!("capture: NOT RUN: no Xvfb");
@@ -111,7 +157,6 @@ fn main() {
     x.client("xterm", &["-geometry", "80x24+100+100"]);
     x.client("xclock", &["-geometry", "300x300+900+200", "-update", "1"]);
     std::thread::sleep(Duration::from_millis(1500));
-    let seconds = if bench { 5.0 } else { 0.5 };
 
     let (alone, _) = capture_rate(&x.display, seconds, Consumer::None);
     let (hinted, dirty) = capture_rate(&x.display, seconds, Consumer::Hinted);
@@ -145,6 +190,9 @@ fn main() {
     });
     if !bench {
         assert!(alone > 0.0 && hinted > 0.0 && full > 0.0);
+        if let Some((received, ..)) = pipewire {
+            assert!(received > 0.0, "no PipeWire frame arrived");
+        }
         println!(
             "capture: test run ok ({alone:.0} fps alone, {full:.0} with a full diff+encode, typing {:.0}% skip)",
             typing.0 * 100.0
@@ -176,4 +224,13 @@ fn main() {
         dragging.0 * 100.0,
         dragging.1 * 100.0
     );
+    if let Some((received, skipping, hinted)) = pipewire {
+        println!("\n## PipeWire capture (private daemon, the repository's {W}x{H} BGRx test source at 60 fps)\n\n| source frames received | grabs (60 a second) where hints skip >= 90% of tiles | tiles hinted, mean |\n|---|---|---|");
+        println!(
+            "| {:.1}% | {:.1}% | {:.2}% |",
+            received * 100.0,
+            skipping * 100.0,
+            hinted * 100.0
+        );
+    }
 }

@@ -167,6 +167,11 @@ impl PipeWireCapture {
         Ok(())
     }
 
+    /// Frames received from the stream so far (grabbed or not).
+    pub fn frames_received(&self) -> u64 {
+        self.shared.latest.lock().expect("pipewire state").frames
+    }
+
     /// Buffers dropped because they were smaller than their declared size.
     pub fn bad_buffers(&self) -> u64 {
         self.shared
