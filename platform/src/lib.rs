@@ -6,19 +6,23 @@
 //!
 //! Backends: X11 (MIT-SHM + XDamage, the pointer from XFixes drawn in) and PipeWire (a node's
 //! video stream, its damage metadata as hints) on Linux; Windows Graphics Capture (monitor or
-//! window, dirty regions) on Windows; Core Graphics display images on macOS. On Wayland the
-//! desktop portal hands out the PipeWire node ([`portal`]; not run here: no compositor).
-//! ScreenCaptureKit is not built yet. The Windows and macOS backends are type-checked in CI,
-//! not run.
+//! window, dirty regions) on Windows; ScreenCaptureKit (display or window, dirty rectangles) on
+//! macOS 12.3 and later, Core Graphics display images before. On Wayland the desktop portal
+//! hands out the PipeWire node ([`portal`]; not run here: no compositor). The Windows and macOS
+//! backends are type-checked in CI, not run.
 
 #[cfg(target_os = "macos")]
-pub mod macos;
+pub mod core_graphics;
+#[cfg(any(windows, target_os = "macos", test))]
+mod frame_slot;
 #[cfg(target_os = "linux")]
 pub mod pipewire;
 #[cfg(all(target_os = "linux", feature = "test-support"))]
 pub mod pipewire_test_source;
 #[cfg(target_os = "linux")]
 pub mod portal;
+#[cfg(target_os = "macos")]
+pub mod screencapturekit;
 #[cfg(windows)]
 pub mod windows;
 #[cfg(target_os = "linux")]

@@ -6,8 +6,9 @@
 //! in a slot, with the dirty regions of every frame since the last grab united. A grab with
 //! nothing new keeps the frame and reports no damage.
 
+use crate::frame_slot::{FrameSlot, TakenFrame};
 use crate::{Capture, CaptureError};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use windows_capture::capture::{CaptureControl, Context, GraphicsCaptureApiHandler};
@@ -23,36 +24,18 @@ use windows_capture::window::Window;
 /// How long the first frame may take to arrive.
 const FIRST_FRAME: Duration = Duration::from_secs(3);
 
-/// A frame waiting to be grabbed.
-#[derive(Default)]
-struct Slot {
-    width: u32,
-    height: u32,
-    pixels: Vec<u8>,
-    /// United dirty regions since the last grab; `None`: unknown (compare everything).
-    dirty: Option<Vec<Rect>>,
-    fresh: bool,
-    failed: Option<String>,
-}
-
-#[derive(Default)]
-struct Shared {
-    slot: Mutex<Slot>,
-    arrived: Condvar,
-}
-
 struct Handler {
-    shared: Arc<Shared>,
+    slot: Arc<FrameSlot>,
     scratch: Vec<u8>,
 }
 
 impl GraphicsCaptureApiHandler for Handler {
-    type Flags = Arc<Shared>;
+    type Flags = Arc<FrameSlot>;
     type Error = String;
 
     fn new(ctx: Context<Self::Flags>) -> Result<Self, Self::Error> {
         Ok(Self {
-            shared: ctx.flags,
+            slot: ctx.flags,
             scratch: Vec::new(),
         })
     }
@@ -79,32 +62,13 @@ impl GraphicsCaptureApiHandler for Handler {
         let (width, height) = (frame.width(), frame.height());
         let buffer = frame.buffer().map_err(|e| e.to_string())?;
         let pixels = buffer.as_nopadding_buffer(&mut self.scratch);
-        let mut slot = self.shared.slot.lock().map_err(|e| e.to_string())?;
-        let resized = (slot.width, slot.height) != (width, height);
-        slot.dirty = match (slot.fresh && !resized, slot.dirty.take(), dirty) {
-            // Not grabbed since the last frame: what changed then changed too.
-            (true, Some(mut before), Some(now)) => {
-                before.extend(now);
-                Some(before)
-            }
-            (true, _, _) => None,
-            (false, _, now) if !resized => now,
-            _ => None,
-        };
-        slot.width = width;
-        slot.height = height;
-        slot.pixels.clear();
-        slot.pixels.extend_from_slice(pixels);
-        slot.fresh = true;
-        self.shared.arrived.notify_all();
+        self.slot
+            .put(width, height, dirty, |into| into.extend_from_slice(pixels));
         Ok(())
     }
 
     fn on_closed(&mut self) -> Result<(), Self::Error> {
-        if let Ok(mut slot) = self.shared.slot.lock() {
-            slot.failed = Some("the captured item closed".into());
-        }
-        self.shared.arrived.notify_all();
+        self.slot.fail("the captured item closed".into());
         Ok(())
     }
 }
@@ -120,12 +84,9 @@ enum Item {
 pub struct WindowsCapture {
     item: Item,
     cursor: bool,
-    shared: Arc<Shared>,
+    slot: Arc<FrameSlot>,
     control: Option<CaptureControl<Handler, String>>,
-    width: u32,
-    height: u32,
-    pixels: Vec<u8>,
-    damage: Option<Vec<Rect>>,
+    frame: TakenFrame,
     label: String,
 }
 
@@ -148,12 +109,9 @@ impl WindowsCapture {
             },
             item,
             cursor: true,
-            shared: Arc::default(),
+            slot: Arc::default(),
             control: None,
-            width: 0,
-            height: 0,
-            pixels: Vec::new(),
-            damage: None,
+            frame: TakenFrame::default(),
         };
         capture.start()?;
         Ok(capture)
@@ -164,7 +122,7 @@ impl WindowsCapture {
         if let Some(control) = self.control.take() {
             let _ = control.stop();
         }
-        self.shared = Arc::default();
+        self.slot = Arc::default();
         let cursor = if self.cursor {
             CursorCaptureSettings::WithCursor
         } else {
@@ -174,53 +132,28 @@ impl WindowsCapture {
             Item::PrimaryMonitor => {
                 let monitor = Monitor::primary()
                     .map_err(|e| CaptureError::Unavailable(format!("no primary monitor: {e}")))?;
-                start_session(monitor, cursor, self.shared.clone())?
+                start_session(monitor, cursor, self.slot.clone())?
             }
             Item::Window(title) => {
                 let window = Window::from_contains_name(title).map_err(|e| {
                     CaptureError::Unavailable(format!("no window titled like {title:?}: {e}"))
                 })?;
-                start_session(window, cursor, self.shared.clone())?
+                start_session(window, cursor, self.slot.clone())?
             }
         };
         self.control = Some(control);
-        self.take_frame(FIRST_FRAME)?
+        self.slot
+            .take(FIRST_FRAME, &mut self.frame)?
             .then_some(())
             .ok_or_else(|| CaptureError::Failed("no first frame from Windows".into()))
     }
-
-    /// Takes the slot's frame if a fresh one arrives within `wait`; false if none did.
-    fn take_frame(&mut self, wait: Duration) -> Result<bool, CaptureError> {
-        let shared = self.shared.clone();
-        let slot = shared
-            .slot
-            .lock()
-            .map_err(|e| CaptureError::Failed(e.to_string()))?;
-        let (mut slot, _) = shared
-            .arrived
-            .wait_timeout_while(slot, wait, |s| !s.fresh && s.failed.is_none())
-            .map_err(|e| CaptureError::Failed(e.to_string()))?;
-        if let Some(why) = slot.failed.take() {
-            return Err(CaptureError::Failed(why));
-        }
-        if !slot.fresh {
-            return Ok(false);
-        }
-        slot.fresh = false;
-        let resized = (self.width, self.height) != (slot.width, slot.height);
-        self.width = slot.width;
-        self.height = slot.height;
-        std::mem::swap(&mut self.pixels, &mut slot.pixels);
-        self.damage = if resized { None } else { slot.dirty.take() };
-        Ok(true)
-    }
 }
 
-/// Starts a capture session of `item` on its own thread, handing frames to `shared`.
+/// Starts a capture session of `item` on its own thread, handing frames to `slot`.
 fn start_session<T>(
     item: T,
     cursor: CursorCaptureSettings,
-    shared: Arc<Shared>,
+    slot: Arc<FrameSlot>,
 ) -> Result<CaptureControl<Handler, String>, CaptureError>
 where
     T: TryInto<GraphicsCaptureItemType> + Send + 'static,
@@ -233,7 +166,7 @@ where
         MinimumUpdateIntervalSettings::Default,
         DirtyRegionSettings::ReportOnly,
         ColorFormat::Bgra8,
-        shared,
+        slot,
     );
     Handler::start_free_threaded(settings)
         .map_err(|e| CaptureError::Failed(format!("Windows Graphics Capture: {e}")))
@@ -250,29 +183,32 @@ impl Drop for WindowsCapture {
 impl Capture for WindowsCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         // Windows sends frames only on change: nothing new is a still screen.
-        if !self.take_frame(Duration::ZERO)? {
-            self.damage = Some(Vec::new());
+        if !self.slot.take(Duration::ZERO, &mut self.frame)? {
+            self.frame.damage = Some(Vec::new());
         }
         Ok(())
     }
 
     fn frame(&self) -> CpuFrame<'_> {
         CpuFrame::new(
-            self.width,
-            self.height,
-            self.width as usize * 4,
+            self.frame.width,
+            self.frame.height,
+            self.frame.width as usize * 4,
             PixelFormat::Bgrx8,
-            &self.pixels,
+            &self.frame.pixels,
         )
         .expect("Windows hands whole BGRA frames")
     }
 
     fn damage(&self) -> Option<&[Rect]> {
-        self.damage.as_deref()
+        self.frame.damage.as_deref()
     }
 
     fn describe(&self) -> String {
-        format!("{} ({}x{})", self.label, self.width, self.height)
+        format!(
+            "{} ({}x{})",
+            self.label, self.frame.width, self.frame.height
+        )
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {

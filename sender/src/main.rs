@@ -30,13 +30,15 @@ struct Args {
     key: Option<PathBuf>,
     /// What to share: synthetic[:typing|scrolling|dragging|video|idle], x11[:DISPLAY],
     /// pipewire:NODE (a PipeWire video node), portal[:monitor|window] (what you pick in the
-    /// desktop portal's dialog, Wayland) or screen (the portal on Wayland, else X11).
+    /// desktop portal's dialog, Wayland) or screen (the portal on Wayland, else X11; Windows
+    /// Graphics Capture; ScreenCaptureKit on macOS).
     #[arg(long, default_value = "synthetic")]
     source: SourceSpec,
     /// Screen size of the synthetic source.
     #[arg(long, value_parser = parse_size, default_value = "1920x1080")]
     size: (u32, u32),
-    /// Follow one window (X11): its id (0x...) or part of its title; see --list-sources.
+    /// Follow one window (X11, macOS): its id (0x...) or part of its title (Windows: a title);
+    /// see --list-sources.
     #[arg(long, value_name = "TITLE|ID")]
     window: Option<WindowSelector>,
     /// List the screens and windows --source can share, then exit.

@@ -168,6 +168,22 @@ pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
         }
         return Ok(lines);
     }
+    #[cfg(target_os = "macos")]
+    if let SourceSpec::Screen = spec {
+        let (displays, windows) = tessera_platform::screencapturekit::shareable()?;
+        let mut lines: Vec<String> = displays
+            .iter()
+            .map(|d| format!("screen  {}  {}x{}", d.id, d.width, d.height))
+            .collect();
+        for w in windows {
+            let r = w.frame;
+            lines.push(format!(
+                "window  {:#x}  {:?} ({})  {}x{}+{}+{}",
+                w.id, w.title, w.application, r.width, r.height, r.x, r.y
+            ));
+        }
+        return Ok(lines);
+    }
     if let SourceSpec::Synthetic(_) = spec {
         return Ok(Scene::ALL
             .iter()
@@ -212,8 +228,13 @@ fn open_screen() -> Result<Box<dyn Capture>, SourceError> {
     }
     #[cfg(target_os = "macos")]
     {
+        if tessera_platform::screencapturekit::available() {
+            return Ok(Box::new(
+                tessera_platform::screencapturekit::ScreenCaptureKitCapture::main_display()?,
+            ));
+        }
         return Ok(Box::new(
-            tessera_platform::macos::CgDisplayCapture::main_display()?,
+            tessera_platform::core_graphics::CgDisplayCapture::main_display()?,
         ));
     }
     #[cfg(target_os = "linux")]
@@ -263,7 +284,14 @@ impl FrameSource {
                 capture: Box::new(tessera_platform::windows::WindowsCapture::window(title)?),
                 hints: None,
             },
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(target_os = "macos")]
+            Some(selector) => Inner::Capture {
+                capture: Box::new(
+                    tessera_platform::screencapturekit::ScreenCaptureKitCapture::window(selector)?,
+                ),
+                hints: None,
+            },
+            #[cfg(windows)]
             Some(_) => {
                 return Err(CaptureError::Unavailable(
                     "--window takes a window title on this system (ids are X11's)".into(),

@@ -1,0 +1,219 @@
+//! The newest frame a capture callback handed over, waiting for the next grab.
+//!
+//! Windows Graphics Capture and ScreenCaptureKit deliver frames on threads of their own, and only
+//! when something changed. The callback [`FrameSlot::put`]s each frame; a grab
+//! [`FrameSlot::take`]s the newest one into its [`TakenFrame`]. Frames that nobody grabbed are
+//! dropped, but their damage is not: it is united with the next frame's, so the hints stay a
+//! superset of what changed since the previous grab. A size change, or a frame whose damage is
+//! unknown, makes the damage unknown (compare everything).
+
+use crate::CaptureError;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+use tessera_engine::Rect;
+
+#[derive(Default)]
+struct Pending {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+    /// What changed since the last take; `None`: unknown.
+    damage: Option<Vec<Rect>>,
+    /// A frame arrived since the last take.
+    fresh: bool,
+    /// The capture ended, and why.
+    failed: Option<String>,
+}
+
+/// A one-frame mailbox between a capture callback and the grabbing thread.
+#[derive(Default)]
+pub(crate) struct FrameSlot {
+    pending: Mutex<Pending>,
+    arrived: Condvar,
+}
+
+/// The frame a grab took: tightly packed 4-byte pixels, `width * 4` bytes a row.
+#[derive(Default)]
+pub(crate) struct TakenFrame {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+    /// What changed since the previous take; `None`: unknown (compare everything).
+    pub damage: Option<Vec<Rect>>,
+}
+
+impl FrameSlot {
+    /// Hands over a `width` x `height` frame that `fill` writes into an emptied buffer (tightly
+    /// packed rows), with what changed since the callback's previous frame (`None`: unknown).
+    pub fn put(
+        &self,
+        width: u32,
+        height: u32,
+        damage: Option<Vec<Rect>>,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) {
+        // A poisoned lock only means another callback panicked: the data is plain bytes.
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let resized = (pending.width, pending.height) != (width, height);
+        pending.damage = match (pending.fresh, pending.damage.take(), damage) {
+            _ if resized => None,
+            // Not taken since the last frame: what changed then changed too.
+            (true, Some(mut before), Some(now)) => {
+                before.extend(now);
+                Some(before)
+            }
+            (true, _, _) => None,
+            (false, _, now) => now,
+        };
+        pending.width = width;
+        pending.height = height;
+        pending.pixels.clear();
+        fill(&mut pending.pixels);
+        pending.fresh = true;
+        self.arrived.notify_all();
+    }
+
+    /// The capture ended (the window closed, the stream stopped): the next take fails with `why`.
+    pub fn fail(&self, why: String) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        pending.failed = Some(why);
+        self.arrived.notify_all();
+    }
+
+    /// Moves the newest frame into `frame` if one arrives within `wait`, and returns whether one
+    /// did. A frame whose size differs from `frame`'s has unknown damage. Without a new frame,
+    /// `frame` is left as it was.
+    pub fn take(&self, wait: Duration, frame: &mut TakenFrame) -> Result<bool, CaptureError> {
+        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut pending, _) = self
+            .arrived
+            .wait_timeout_while(pending, wait, |p| !p.fresh && p.failed.is_none())
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = pending.failed.take() {
+            return Err(CaptureError::Failed(why));
+        }
+        if !pending.fresh {
+            return Ok(false);
+        }
+        pending.fresh = false;
+        let resized = (frame.width, frame.height) != (pending.width, pending.height);
+        frame.width = pending.width;
+        frame.height = pending.height;
+        std::mem::swap(&mut frame.pixels, &mut pending.pixels);
+        frame.damage = match pending.damage.take() {
+            Some(damage) if !resized => Some(damage),
+            _ => None,
+        };
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn put(slot: &FrameSlot, width: u32, height: u32, value: u8, damage: Option<Vec<Rect>>) {
+        slot.put(width, height, damage, |pixels| {
+            pixels.resize(width as usize * height as usize * 4, value)
+        });
+    }
+
+    #[test]
+    fn a_take_gets_the_newest_frame_and_its_damage() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 4, 2, 1, None);
+        assert!(slot.take(Duration::ZERO, &mut frame).unwrap());
+        assert_eq!((frame.width, frame.height), (4, 2));
+        assert_eq!(frame.pixels, vec![1; 32]);
+        assert_eq!(frame.damage, None, "the first frame is all new");
+
+        put(&slot, 4, 2, 2, Some(vec![Rect::new(1, 0, 1, 1)]));
+        assert!(slot.take(Duration::ZERO, &mut frame).unwrap());
+        assert_eq!(frame.pixels, vec![2; 32]);
+        assert_eq!(frame.damage, Some(vec![Rect::new(1, 0, 1, 1)]));
+    }
+
+    #[test]
+    fn nothing_new_leaves_the_frame_as_it_was() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 2, 2, 7, None);
+        assert!(slot.take(Duration::ZERO, &mut frame).unwrap());
+        assert!(!slot.take(Duration::from_millis(20), &mut frame).unwrap());
+        assert_eq!(frame.pixels, vec![7; 16]);
+    }
+
+    #[test]
+    fn damage_of_frames_nobody_took_is_kept() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 8, 8, 0, None);
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        put(&slot, 8, 8, 1, Some(vec![Rect::new(0, 0, 1, 1)]));
+        put(&slot, 8, 8, 2, Some(vec![Rect::new(5, 5, 2, 2)]));
+        assert!(slot.take(Duration::ZERO, &mut frame).unwrap());
+        assert_eq!(frame.pixels, vec![2; 256]);
+        assert_eq!(
+            frame.damage,
+            Some(vec![Rect::new(0, 0, 1, 1), Rect::new(5, 5, 2, 2)])
+        );
+    }
+
+    #[test]
+    fn unknown_damage_in_between_makes_it_unknown() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 8, 8, 0, None);
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        put(&slot, 8, 8, 1, None);
+        put(&slot, 8, 8, 2, Some(vec![Rect::new(5, 5, 2, 2)]));
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        assert_eq!(frame.damage, None);
+    }
+
+    #[test]
+    fn a_size_change_makes_the_damage_unknown() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 8, 8, 0, None);
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        put(&slot, 6, 8, 1, Some(vec![Rect::new(0, 0, 1, 1)]));
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        assert_eq!((frame.width, frame.height, &frame.damage), (6, 8, &None));
+        // Resized and back before a take: the taker's size matches, the damage still cannot.
+        put(&slot, 8, 8, 2, Some(vec![Rect::new(0, 0, 1, 1)]));
+        put(&slot, 6, 8, 3, Some(vec![Rect::new(0, 0, 1, 1)]));
+        slot.take(Duration::ZERO, &mut frame).unwrap();
+        assert_eq!(frame.damage, None);
+    }
+
+    #[test]
+    fn a_failure_ends_the_wait_with_its_reason() {
+        let slot = Arc::new(FrameSlot::default());
+        let failing = slot.clone();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            failing.fail("the window closed".into());
+        });
+        let mut frame = TakenFrame::default();
+        let err = slot.take(Duration::from_secs(30), &mut frame).unwrap_err();
+        assert!(err.to_string().contains("the window closed"), "{err}");
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_take_waits_for_a_frame_from_another_thread() {
+        let slot = Arc::new(FrameSlot::default());
+        let putting = slot.clone();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            put(&putting, 3, 1, 9, None);
+        });
+        let mut frame = TakenFrame::default();
+        assert!(slot.take(Duration::from_secs(30), &mut frame).unwrap());
+        assert_eq!(frame.pixels, vec![9; 12]);
+        thread.join().unwrap();
+    }
+}
