@@ -64,6 +64,16 @@ impl std::str::FromStr for WindowSelector {
     }
 }
 
+/// A window that can be followed, as the screen's frames show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowInfo {
+    /// The window's id for `--window` (X11: its XID; Windows: its HWND; macOS: its CGWindowID).
+    pub id: u32,
+    pub title: String,
+    /// Where it is in the screen's frames, in pixels (clipped to them).
+    pub rect: Rect,
+}
+
 /// A screen (or part of one) that can be grabbed again and again.
 pub trait Capture: Send {
     /// Takes the screen as it is now, and the damage reported since the previous grab.

@@ -10,7 +10,7 @@
 //! uses Core Graphics there ([`available`]). Not run here (no macOS): CI type-checks it.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError, WindowSelector};
+use crate::{Capture, CaptureError, WindowInfo, WindowSelector};
 use block2::RcBlock;
 use core_graphics::display::CGDisplay;
 use dispatch2::{DispatchQueue, DispatchRetained};
@@ -69,6 +69,24 @@ pub struct ShareableWindow {
     pub application: String,
     /// Where it is on the desktop, in points.
     pub frame: Rect,
+    /// Where it is in the main display's frames, in pixels; `None` when it is elsewhere.
+    pub on_main_display: Option<Rect>,
+}
+
+/// The titled windows on the main display, where its frames show them (for freeze-and-select).
+pub fn windows_on_main_display() -> Result<Vec<WindowInfo>, CaptureError> {
+    let (_, windows) = shareable()?;
+    Ok(windows
+        .into_iter()
+        .filter(|w| !w.title.is_empty())
+        .filter_map(|w| {
+            w.on_main_display.map(|rect| WindowInfo {
+                id: w.id,
+                title: w.title,
+                rect,
+            })
+        })
+        .collect())
 }
 
 /// The displays and on-screen windows this program may capture.
@@ -82,10 +100,20 @@ pub fn shareable() -> Result<(Vec<ShareableDisplay>, Vec<ShareableWindow>), Capt
             ShareableDisplay { id, width, height }
         })
         .collect();
+    let main = CGDisplay::main();
+    let main_size = display_pixels(main.id, (0, 0));
+    let scale = main_display_scale();
     let windows = unsafe { content.windows() }
         .iter()
         .filter(|w| unsafe { w.windowLayer() } == 0)
         .map(|w| ShareableWindow {
+            on_main_display: pixels_of(
+                unsafe { w.frame() },
+                scale,
+                (0, 0),
+                main_size.0,
+                main_size.1,
+            ),
             id: unsafe { w.windowID() },
             title: unsafe { w.title() }
                 .map(|t| t.to_string())

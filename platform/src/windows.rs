@@ -7,7 +7,7 @@
 //! nothing new keeps the frame and reports no damage.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError};
+use crate::{Capture, CaptureError, WindowInfo, WindowSelector};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
@@ -77,7 +77,62 @@ impl GraphicsCaptureApiHandler for Handler {
 #[derive(Clone, Debug)]
 enum Item {
     PrimaryMonitor,
-    Window(String),
+    Window(WindowSelector),
+}
+
+/// The window `selector` names: its HWND, or the first whose title contains the text.
+fn find_window(selector: &WindowSelector) -> Result<Window, CaptureError> {
+    match selector {
+        WindowSelector::Id(id) => {
+            let window = Window::from_raw_hwnd(*id as usize as *mut std::ffi::c_void);
+            window
+                .is_valid()
+                .then_some(window)
+                .ok_or_else(|| CaptureError::Unavailable(format!("no window {id:#x}")))
+        }
+        WindowSelector::Title(title) => Window::from_contains_name(title).map_err(|e| {
+            CaptureError::Unavailable(format!("no window titled like {title:?}: {e}"))
+        }),
+    }
+}
+
+/// The titled windows that can be captured, where the primary monitor's frames show them.
+pub fn windows() -> Result<Vec<WindowInfo>, CaptureError> {
+    let monitor = Monitor::primary()
+        .map_err(|e| CaptureError::Unavailable(format!("no primary monitor: {e}")))?;
+    let screen = Rect::new(
+        0,
+        0,
+        monitor.width().unwrap_or(0),
+        monitor.height().unwrap_or(0),
+    );
+    let windows =
+        Window::enumerate().map_err(|e| CaptureError::Failed(format!("listing windows: {e}")))?;
+    Ok(windows
+        .into_iter()
+        .filter_map(|window| {
+            let title = window.title().ok().filter(|t| !t.is_empty())?;
+            let r = window.rect().ok()?;
+            // Screen coordinates: the primary monitor's top left is the origin.
+            let (x0, y0) = (r.left.max(0) as u32, r.top.max(0) as u32);
+            let (x1, y1) = (r.right.max(0) as u32, r.bottom.max(0) as u32);
+            let rect = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+                .intersection(&screen)?;
+            Some(WindowInfo {
+                id: window.as_raw_hwnd() as usize as u32,
+                title,
+                rect,
+            })
+        })
+        .collect())
+}
+
+fn label(item: &Item) -> String {
+    match item {
+        Item::PrimaryMonitor => "windows primary monitor".to_string(),
+        Item::Window(WindowSelector::Id(id)) => format!("windows window {id:#x}"),
+        Item::Window(WindowSelector::Title(t)) => format!("windows window {t:?}"),
+    }
 }
 
 /// A monitor or a window, captured by Windows Graphics Capture.
@@ -96,17 +151,15 @@ impl WindowsCapture {
         Self::open(Item::PrimaryMonitor)
     }
 
-    /// The first window whose title contains `title`, followed as it moves and resizes.
-    pub fn window(title: &str) -> Result<Self, CaptureError> {
-        Self::open(Item::Window(title.to_string()))
+    /// The window with this HWND, or the first whose title contains this text, followed as it
+    /// moves and resizes.
+    pub fn window(selector: &WindowSelector) -> Result<Self, CaptureError> {
+        Self::open(Item::Window(selector.clone()))
     }
 
     fn open(item: Item) -> Result<Self, CaptureError> {
         let mut capture = Self {
-            label: match &item {
-                Item::PrimaryMonitor => "windows primary monitor".to_string(),
-                Item::Window(t) => format!("windows window {t:?}"),
-            },
+            label: label(&item),
             item,
             cursor: true,
             slot: Arc::default(),
@@ -117,12 +170,10 @@ impl WindowsCapture {
         Ok(capture)
     }
 
-    /// (Re)starts the session with the current settings, and waits for its first frame.
+    /// (Re)starts the session with the current settings, and waits for its first frame. On
+    /// failure the running session, if any, goes on.
     fn start(&mut self) -> Result<(), CaptureError> {
-        if let Some(control) = self.control.take() {
-            let _ = control.stop();
-        }
-        self.slot = Arc::default();
+        let slot = Arc::<FrameSlot>::default();
         let cursor = if self.cursor {
             CursorCaptureSettings::WithCursor
         } else {
@@ -132,20 +183,21 @@ impl WindowsCapture {
             Item::PrimaryMonitor => {
                 let monitor = Monitor::primary()
                     .map_err(|e| CaptureError::Unavailable(format!("no primary monitor: {e}")))?;
-                start_session(monitor, cursor, self.slot.clone())?
+                start_session(monitor, cursor, slot.clone())?
             }
-            Item::Window(title) => {
-                let window = Window::from_contains_name(title).map_err(|e| {
-                    CaptureError::Unavailable(format!("no window titled like {title:?}: {e}"))
-                })?;
-                start_session(window, cursor, self.slot.clone())?
-            }
+            Item::Window(selector) => start_session(find_window(selector)?, cursor, slot.clone())?,
         };
-        self.control = Some(control);
-        self.slot
-            .take(FIRST_FRAME, &mut self.frame)?
-            .then_some(())
-            .ok_or_else(|| CaptureError::Failed("no first frame from Windows".into()))
+        let mut frame = TakenFrame::default();
+        if !slot.take(FIRST_FRAME, &mut frame)? {
+            let _ = control.stop();
+            return Err(CaptureError::Failed("no first frame from Windows".into()));
+        }
+        if let Some(previous) = self.control.replace(control) {
+            let _ = previous.stop();
+        }
+        self.slot = slot;
+        self.frame = frame;
+        Ok(())
     }
 }
 
@@ -217,16 +269,21 @@ impl Capture for WindowsCapture {
         }
         self.cursor = on;
         // The pointer setting belongs to the session: start a new one.
-        self.start().is_ok()
+        if self.start().is_err() {
+            self.cursor = !on;
+            return false;
+        }
+        true
     }
 
     fn follow_window(&mut self, window: &str) -> Result<(), CaptureError> {
-        let previous = std::mem::replace(&mut self.item, Item::Window(window.to_string()));
-        self.label = format!("windows window {window:?}");
+        let selector: WindowSelector = window.parse().map_err(CaptureError::Unavailable)?;
+        let previous = std::mem::replace(&mut self.item, Item::Window(selector));
         if let Err(e) = self.start() {
             self.item = previous;
             return Err(e);
         }
+        self.label = label(&self.item);
         Ok(())
     }
 }

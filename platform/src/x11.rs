@@ -30,16 +30,7 @@ impl Drop for Mapping {
     }
 }
 
-pub use crate::WindowSelector;
-
-/// A window that can be followed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WindowInfo {
-    pub id: u32,
-    pub title: String,
-    /// Where it is on the screen (clipped to it).
-    pub rect: Rect,
-}
+pub use crate::{WindowInfo, WindowSelector};
 
 /// Captures an X11 screen, or one window on it.
 pub struct X11Capture {

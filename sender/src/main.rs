@@ -37,8 +37,7 @@ struct Args {
     /// Screen size of the synthetic source.
     #[arg(long, value_parser = parse_size, default_value = "1920x1080")]
     size: (u32, u32),
-    /// Follow one window (X11, macOS): its id (0x...) or part of its title (Windows: a title);
-    /// see --list-sources.
+    /// Follow one window: its id (0x..., see --list-sources) or part of its title.
     #[arg(long, value_name = "TITLE|ID")]
     window: Option<WindowSelector>,
     /// List the screens and windows --source can share, then exit.

@@ -147,8 +147,28 @@ pub fn freeze(
             .collect();
         return Ok((frozen, windows));
     }
+    #[cfg(any(windows, target_os = "macos"))]
+    if let SourceSpec::Screen = spec {
+        let mut capture = open_screen()?;
+        capture.set_cursor(false);
+        capture.grab()?;
+        let frozen = tessera_engine::FrameBuffer::from_frame(&capture.frame());
+        #[cfg(windows)]
+        let windows = tessera_platform::windows::windows()?;
+        #[cfg(target_os = "macos")]
+        let windows = tessera_platform::screencapturekit::windows_on_main_display()?;
+        let choices = windows
+            .into_iter()
+            .map(|w| crate::select::WindowChoice {
+                id: w.id,
+                title: w.title,
+                rect: w.rect,
+            })
+            .collect();
+        return Ok((frozen, choices));
+    }
     Err(CaptureError::Unavailable(format!(
-        "--select needs a real screen to freeze (X11 here), not {spec}"
+        "--select needs a real screen to freeze (--source screen, or x11), not {spec}"
     ))
     .into())
 }
@@ -168,6 +188,19 @@ pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
         }
         return Ok(lines);
     }
+    #[cfg(windows)]
+    if let SourceSpec::Screen = spec {
+        let screen = tessera_platform::windows::WindowsCapture::primary_monitor()?;
+        let mut lines = vec![format!("screen  {}", screen.describe())];
+        for w in tessera_platform::windows::windows()? {
+            let r = w.rect;
+            lines.push(format!(
+                "window  {:#x}  {:?}  {}x{}+{}+{}",
+                w.id, w.title, r.width, r.height, r.x, r.y
+            ));
+        }
+        return Ok(lines);
+    }
     #[cfg(target_os = "macos")]
     if let SourceSpec::Screen = spec {
         let (displays, windows) = tessera_platform::screencapturekit::shareable()?;
@@ -176,10 +209,13 @@ pub fn list_sources(spec: &SourceSpec) -> Result<Vec<String>, SourceError> {
             .map(|d| format!("screen  {}  {}x{}", d.id, d.width, d.height))
             .collect();
         for w in windows {
-            let r = w.frame;
+            let place = match w.on_main_display {
+                Some(r) => format!("{}x{}+{}+{}", r.width, r.height, r.x, r.y),
+                None => "on another display".to_string(),
+            };
             lines.push(format!(
-                "window  {:#x}  {:?} ({})  {}x{}+{}+{}",
-                w.id, w.title, w.application, r.width, r.height, r.x, r.y
+                "window  {:#x}  {:?} ({})  {place}",
+                w.id, w.title, w.application
             ));
         }
         return Ok(lines);
@@ -280,8 +316,8 @@ impl FrameSource {
                 }
             }
             #[cfg(windows)]
-            Some(WindowSelector::Title(title)) => Inner::Capture {
-                capture: Box::new(tessera_platform::windows::WindowsCapture::window(title)?),
+            Some(selector) => Inner::Capture {
+                capture: Box::new(tessera_platform::windows::WindowsCapture::window(selector)?),
                 hints: None,
             },
             #[cfg(target_os = "macos")]
@@ -291,13 +327,6 @@ impl FrameSource {
                 ),
                 hints: None,
             },
-            #[cfg(windows)]
-            Some(_) => {
-                return Err(CaptureError::Unavailable(
-                    "--window takes a window title on this system (ids are X11's)".into(),
-                )
-                .into())
-            }
         };
         Self::start(inner, spec, region)
     }
