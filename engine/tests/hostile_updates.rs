@@ -752,6 +752,53 @@ proptest! {
             prop_assert!(payload <= declared);
         }
     }
+
+    #[test]
+    fn mutated_compact_messages_unpack_or_fail_cleanly(
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        cut in any::<Option<usize>>(),
+        which in 0..4usize,
+    ) {
+        use std::sync::Arc;
+        use tessera_engine::stream::{split_frame_message, FrameHeader, FramePacker, FrameUnpacker, COMPACT_TAG};
+        let (key, delta) = match which {
+            0 => valid_updates(),
+            1 => palette_updates(),
+            2 => cached_updates(),
+            _ => scroll_updates(),
+        };
+        let framed = |sequence: u64, update: &[u8]| {
+            let mut m = Vec::new();
+            FrameHeader { sequence, capture_time_us: 0, checksum: 0 }.write(&mut m);
+            m.extend_from_slice(update);
+            m
+        };
+        // The updates carry their own sequence numbers; the frame headers take them.
+        let seq = |update: &[u8]| u64::from_le_bytes(update[4..12].try_into().unwrap());
+        let mut packer = FramePacker::default();
+        let key = packer.pack(Arc::new(framed(seq(&key), &key)));
+        let mut wire = packer.pack(Arc::new(framed(seq(&delta), &delta))).to_vec();
+        prop_assert_eq!(wire[0], COMPACT_TAG);
+        for (at, byte) in flips {
+            let i = 1 + at % (wire.len() - 1);
+            wire[i] ^= byte;
+        }
+        if let Some(c) = cut {
+            wire.truncate(c % (wire.len() + 1));
+        }
+        let mut unpacker = FrameUnpacker::default();
+        let key = unpacker.unpack(key.to_vec()).unwrap();
+        let mut c = CpuCompositor::new(DecodeLimits::default())
+            .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
+        c.apply(split_frame_message(&key).unwrap().1).unwrap();
+        let before = c.frame().unwrap().clone();
+        if let Ok(message) = unpacker.unpack(wire) {
+            let (_, update) = split_frame_message(&message).unwrap();
+            if c.apply(update).is_err() {
+                prop_assert_eq!(c.frame().unwrap(), &before);
+            }
+        }
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::Side;
 use tessera_engine::stream::{
     frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
-    FrameHeader, Identity, JoinLink, Role, FRAME_HEADER_LEN,
+    FrameHeader, FrameUnpacker, Identity, JoinLink, Role, COMPACT_TAG, FRAME_HEADER_LEN,
 };
 use tessera_engine::{
     ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
@@ -266,6 +266,7 @@ async fn receive(
     on_frame: &mut impl FnMut(&Compositor, &FrameHeader),
 ) -> Result<(), ReceiverError> {
     let mut checksum: Option<FrameChecksum> = None;
+    let mut unpacker = FrameUnpacker::default();
     let mut composited = 0u64;
     loop {
         if config.frames.is_some_and(|n| composited >= n) {
@@ -280,7 +281,8 @@ async fn receive(
             }
             Err(e) => return Err(ReceiverError::Closed(e.to_string())),
         };
-        let message = read_frame_message(&mut stream, &config.limits).await?;
+        let (message, wire_len) =
+            read_frame_message(&mut stream, &config.limits, &mut unpacker).await?;
         let (header, update) =
             split_frame_message(&message).map_err(|e| ReceiverError::BadMessage(e.to_string()))?;
         let applied = tokio::task::block_in_place(|| -> Result<_, ReceiverError> {
@@ -323,7 +325,7 @@ async fn receive(
             s.frames = composited;
             s.updates += 1;
             s.keyframes += u64::from(h.keyframe);
-            s.bytes += message.len() as u64;
+            s.bytes += wire_len as u64;
             s.record_latency(Duration::from_micros(
                 now_us().saturating_sub(header.capture_time_us),
             ));
@@ -344,16 +346,35 @@ async fn receive(
     }
 }
 
-/// Reads one frame message: the frame and update headers first, then no more than the declared
-/// frame size (checked against our limits) allows.
+/// Reads one frame message and returns it in canonical form, with the bytes it took on the
+/// wire. A canonical message: the frame and update headers first, then no more than the
+/// declared frame size (checked against our limits) allows. A compact one: no more than the
+/// previous message's frame size allows.
 async fn read_frame_message(
     stream: &mut quinn::RecvStream,
     limits: &DecodeLimits,
-) -> Result<Vec<u8>, ReceiverError> {
+    unpacker: &mut FrameUnpacker,
+) -> Result<(Vec<u8>, usize), ReceiverError> {
     let bad = |e: String| ReceiverError::BadMessage(e);
-    let mut message = vec![0u8; FRAME_HEADER_LEN + UPDATE_HEADER_LEN];
+    let mut first = [0u8; 1];
     stream
-        .read_exact(&mut message)
+        .read_exact(&mut first)
+        .await
+        .map_err(|e| bad(format!("headers: {e}")))?;
+    if first[0] == COMPACT_TAG {
+        let limit = unpacker
+            .compact_bound()
+            .ok_or_else(|| bad("a compact frame message before any canonical one".into()))?;
+        let mut wire = first.to_vec();
+        read_body(stream, &mut wire, limit).await?;
+        let len = wire.len();
+        let message = unpacker.unpack(wire).map_err(|e| bad(e.to_string()))?;
+        return Ok((message, len));
+    }
+    let mut message = vec![0u8; FRAME_HEADER_LEN + UPDATE_HEADER_LEN];
+    message[0] = first[0];
+    stream
+        .read_exact(&mut message[1..])
         .await
         .map_err(|e| bad(format!("headers: {e}")))?;
     split_frame_message(&message).map_err(|e| bad(e.to_string()))?;
@@ -374,19 +395,30 @@ async fn read_frame_message(
             "declared frame {width}x{height} is beyond this viewer's limits"
         )));
     }
-    // Read the body straight into the message, never past what this frame size allows.
-    let limit = frame_message_bound(width, height);
+    read_body(stream, &mut message, frame_message_bound(width, height)).await?;
+    let len = message.len();
+    let message = unpacker.unpack(message).map_err(|e| bad(e.to_string()))?;
+    Ok((message, len))
+}
+
+/// Reads the rest of a stream straight into `message`, never past `limit` bytes in all.
+async fn read_body(
+    stream: &mut quinn::RecvStream,
+    message: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), ReceiverError> {
+    let bad = |e: String| ReceiverError::BadMessage(e);
     while let Some(chunk) = stream
-        .read_chunk(limit - message.len() + 1, true)
+        .read_chunk(limit.saturating_sub(message.len()) + 1, true)
         .await
         .map_err(|e| bad(format!("body: {e}")))?
     {
         message.extend_from_slice(&chunk.bytes);
         if message.len() > limit {
             return Err(bad(format!(
-                "body longer than a {width}x{height} frame allows ({limit} bytes)"
+                "frame message longer than its frame allows ({limit} bytes)"
             )));
         }
     }
-    Ok(message)
+    Ok(())
 }

@@ -368,6 +368,15 @@ fn frame_message(header: FrameHeader, update: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_sender_gets_clear_errors() {
+    // A compact delta (one sequence step, no time step, no copies) declaring `tiles` records,
+    // then `padding` zero bytes.
+    let compact = |tiles: u8, padding: usize| {
+        let mut m = vec![tessera_engine::stream::COMPACT_TAG, 1, 0];
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(&[0, tiles]);
+        m.resize(m.len() + padding, 0);
+        m
+    };
     let header = FrameHeader {
         sequence: 1,
         capture_time_us: 0,
@@ -436,6 +445,21 @@ async fn a_hostile_sender_gets_clear_errors() {
                     ReceiverError::BadUpdate(tessera_engine::ApplyError::NoKeyframe)
                 )
             },
+        ),
+        (
+            "compact first",
+            vec![compact(1, 0)],
+            |e| matches!(e, ReceiverError::BadMessage(m) if m.contains("before any canonical")),
+        ),
+        (
+            "compact with more tiles than the frame",
+            vec![frame_message(header, &keyframe), compact(5, 0)],
+            |e| matches!(e, ReceiverError::BadMessage(m) if m.contains("more tiles than the frame")),
+        ),
+        (
+            "compact longer than its frame allows",
+            vec![frame_message(header, &keyframe), compact(0, 100_000)],
+            |e| matches!(e, ReceiverError::BadMessage(m) if m.contains("longer than its frame allows")),
         ),
     ];
     for (name, streams, expected) in cases {

@@ -12,8 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::{Operation, Side};
 use tessera_engine::stream::{
-    Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, Identity, JoinLink,
-    Role, Send, ViewerId, SECRET_LEN,
+    Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, FramePacker, Identity,
+    JoinLink, Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
     apply_copies, BackendRequest, CacheModel, CopyDetector, CopyRect, CpuFrame, DecodeLimits,
@@ -393,6 +393,8 @@ struct Viewer {
     holds: Vec<u64>,
     /// What the viewer's tile cache holds once it has applied what it was sent.
     cache: CacheModel,
+    /// Puts this viewer's frame messages in their wire form (deltas compact).
+    framer: FramePacker,
 }
 
 /// The frame before the current one, as every viewer that kept up holds it, and its tile
@@ -904,6 +906,10 @@ fn capture_loop(
                     }
                 }
             }
+            let Some(v) = viewers.get_mut(&id) else {
+                continue;
+            };
+            let msg = v.framer.pack(msg);
             let len = msg.len();
             match viewers.get(&id).map(|v| v.updates.try_send(msg)) {
                 Some(Ok(())) => {
@@ -1024,6 +1030,7 @@ fn handle(
                     encoder: encoder.with_codecs(encoder.codecs() & codecs),
                     holds: Vec::new(),
                     cache: CacheModel::new(if tile_cache { tile_cache_bytes } else { 0 }),
+                    framer: FramePacker::default(),
                 },
             );
         }
