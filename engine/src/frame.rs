@@ -123,6 +123,10 @@ pub enum FrameError {
 }
 
 /// Checks a frame's dimensions and returns the bytes one row of pixels takes.
+/// Below this many tiles, per-tile work stays on the calling thread: handing it to rayon's
+/// pool (waking workers, which then spin before they sleep) costs more than the work.
+pub const PARALLEL_MIN_TILES: usize = 16;
+
 pub fn check_dimensions(width: u32, height: u32) -> Result<usize, FrameError> {
     if width == 0 || height == 0 {
         return Err(FrameError::Empty { width, height });
@@ -425,7 +429,7 @@ impl FrameBuffer {
     }
 
     /// Copies the tiles of `mask` (a mask over `grid`, this frame's grid) from `src`, a frame
-    /// of the same size, band by band in parallel.
+    /// of the same size, band by band (in parallel for [`PARALLEL_MIN_TILES`] tiles or more).
     pub fn copy_tiles_from(
         &mut self,
         src: &CpuFrame<'_>,
@@ -439,27 +443,36 @@ impl FrameBuffer {
         let stride = self.stride();
         let band_bytes = stride * grid.tile_size() as usize;
         let cols = grid.cols() as usize;
-        self.pixels
-            .par_chunks_mut(band_bytes)
-            .enumerate()
-            .for_each(|(row, band)| {
-                for col in 0..cols {
-                    let index = row * cols + col;
-                    if !mask.get(index) {
-                        continue;
-                    }
-                    let r = grid.tile_rect(index);
-                    let (x0, len) = (
-                        r.x as usize * BYTES_PER_PIXEL,
-                        r.width as usize * BYTES_PER_PIXEL,
-                    );
-                    for dy in 0..r.height {
-                        let src_row = &src.row(r.y + dy)[x0..x0 + len];
-                        let at = dy as usize * stride + x0;
-                        band[at..at + len].copy_from_slice(src_row);
-                    }
+        let copy_band = |(row, band): (usize, &mut [u8])| {
+            for col in 0..cols {
+                let index = row * cols + col;
+                if !mask.get(index) {
+                    continue;
                 }
-            });
+                let r = grid.tile_rect(index);
+                let (x0, len) = (
+                    r.x as usize * BYTES_PER_PIXEL,
+                    r.width as usize * BYTES_PER_PIXEL,
+                );
+                for dy in 0..r.height {
+                    let src_row = &src.row(r.y + dy)[x0..x0 + len];
+                    let at = dy as usize * stride + x0;
+                    band[at..at + len].copy_from_slice(src_row);
+                }
+            }
+        };
+        // A few tiles are copied here: the pool would cost more than the copy.
+        if mask.count() < PARALLEL_MIN_TILES {
+            self.pixels
+                .chunks_mut(band_bytes)
+                .enumerate()
+                .for_each(copy_band);
+        } else {
+            self.pixels
+                .par_chunks_mut(band_bytes)
+                .enumerate()
+                .for_each(copy_band);
+        }
     }
 
     /// The same picture with every pixel made canonical (see [`PixelFormat::canonical_bits`]):

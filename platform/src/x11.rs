@@ -9,8 +9,9 @@ use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
-use x11rb::protocol::xfixes::ConnectionExt as _;
+use x11rb::protocol::xfixes::{ConnectionExt as _, GetCursorImageReply};
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, MapState};
+use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
 fn failed(e: impl std::fmt::Display) -> CaptureError {
@@ -50,7 +51,16 @@ pub struct X11Capture {
     cursor: bool,
     /// Where the pointer was drawn at the last grab (screen coordinates) and its image serial.
     last_cursor: Option<(Rect, u32)>,
+    /// The mapped image must be fetched anew at the next grab (first grab, pointer setting or
+    /// followed window changed).
+    stale: bool,
+    /// Grabs since the image was last fetched.
+    grabs_since_fetch: u32,
 }
+
+/// A still screen (no damage, the pointer where it was) is not fetched again, but at least every
+/// this many grabs it is, so that the sender's periodic full compare sees the server's pixels.
+const FETCH_AT_LEAST_EVERY: u32 = 30;
 
 // SAFETY: the mapping is owned by this value alone: read through &self, written (the pointer)
 // only through &mut self.
@@ -147,6 +157,8 @@ impl X11Capture {
             follow: None,
             cursor: true,
             last_cursor: None,
+            stale: true,
+            grabs_since_fetch: 0,
         })
     }
 
@@ -259,13 +271,28 @@ impl X11Capture {
     /// Draws the pointer (XFixes' image, premultiplied ARGB) over the grabbed screen, and
     /// reports where it was and is as damage when it moved or changed shape: pointer motion
     /// alone damages nothing on the server.
-    fn draw_cursor(&mut self, view: Rect) -> Result<(), CaptureError> {
-        let image = self
-            .conn
+    /// The pointer's image and where it is now.
+    fn cursor_image(&self) -> Result<GetCursorImageReply, CaptureError> {
+        self.conn
             .xfixes_get_cursor_image()
             .map_err(failed)?
             .reply()
-            .map_err(failed)?;
+            .map_err(failed)
+    }
+
+    /// Where `image` is drawn on the screen, with its serial (`None`: off screen).
+    fn cursor_place(&self, image: &GetCursorImageReply) -> Option<(Rect, u32)> {
+        let x = i32::from(image.x) - i32::from(image.xhot);
+        let y = i32::from(image.y) - i32::from(image.yhot);
+        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
+        let x1 = (x + i32::from(image.width)).max(0) as u32;
+        let y1 = (y + i32::from(image.height)).max(0) as u32;
+        Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+            .intersection(&self.screen())
+            .map(|r| (r, image.cursor_serial))
+    }
+
+    fn draw_cursor(&mut self, view: Rect, image: &GetCursorImageReply) -> Result<(), CaptureError> {
         let (w, h) = (u32::from(image.width), u32::from(image.height));
         if image.cursor_image.len() != w as usize * h as usize {
             return Err(CaptureError::Failed(format!(
@@ -275,12 +302,8 @@ impl X11Capture {
         }
         let x = i32::from(image.x) - i32::from(image.xhot);
         let y = i32::from(image.y) - i32::from(image.yhot);
-        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
-        let x1 = (x + w as i32).max(0) as u32;
-        let y1 = (y + h as i32).max(0) as u32;
-        let drawn = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
-            .intersection(&self.screen());
-        let now = drawn.map(|r| (r, image.cursor_serial));
+        let now = self.cursor_place(image);
+        let drawn = now.map(|(r, _)| r);
         if now != self.last_cursor {
             for (r, _) in [self.last_cursor, now].into_iter().flatten() {
                 if let Some(c) = r.intersection(&view) {
@@ -320,17 +343,34 @@ impl X11Capture {
 
 impl Capture for X11Capture {
     fn grab(&mut self) -> Result<(), CaptureError> {
-        // Take the damage first: whatever changes during the grab is reported next time.
-        while self.conn.poll_for_event().map_err(failed)?.is_some() {}
-        self.conn
-            .damage_subtract(self.damage, x11rb::NONE, self.region)
-            .map_err(failed)?;
-        let region = self
-            .conn
-            .xfixes_fetch_region(self.region)
-            .map_err(failed)?
-            .reply()
-            .map_err(failed)?;
+        // The damage object reports (DamageNotify) when its region turns non-empty, which it is
+        // not after the last fetch subtracted it.
+        let mut damaged = false;
+        while let Some(event) = self.conn.poll_for_event().map_err(failed)? {
+            damaged |= matches!(event, Event::DamageNotify(_));
+        }
+        let pointer = if self.cursor {
+            Some(self.cursor_image()?)
+        } else {
+            None
+        };
+        let pointer_moved = pointer
+            .as_ref()
+            .is_some_and(|p| self.cursor_place(p) != self.last_cursor);
+        self.grabs_since_fetch += 1;
+        let fetch = damaged
+            || pointer_moved
+            || self.stale
+            || self.follow.is_some()
+            || self.grabs_since_fetch >= FETCH_AT_LEAST_EVERY;
+        self.rects.clear();
+        if !fetch {
+            // A still screen: the mapped image (with the pointer drawn where it still is) is
+            // what the server would hand over again.
+            return Ok(());
+        }
+        self.stale = false;
+        self.grabs_since_fetch = 0;
         let view = match &self.follow {
             Some((window, _)) => self.window_rect(window.id)?.ok_or_else(|| {
                 CaptureError::Failed(format!(
@@ -343,18 +383,14 @@ impl Capture for X11Capture {
         if let Some((_, at)) = &mut self.follow {
             *at = view;
         }
-        self.rects.clear();
-        for r in region.rectangles {
-            let (x0, y0) = (i32::from(r.x).max(0) as u32, i32::from(r.y).max(0) as u32);
-            let x1 = (i32::from(r.x) + i32::from(r.width)).max(0) as u32;
-            let y1 = (i32::from(r.y) + i32::from(r.height)).max(0) as u32;
-            let damaged = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
-            if let Some(c) = damaged.intersection(&view) {
-                self.rects
-                    .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
-            }
-        }
+        // Take the damage first: whatever changes during the grab is reported next time. The
+        // three requests go out together: one round trip.
         self.conn
+            .damage_subtract(self.damage, x11rb::NONE, self.region)
+            .map_err(failed)?;
+        let region = self.conn.xfixes_fetch_region(self.region).map_err(failed)?;
+        let image = self
+            .conn
             .shm_get_image(
                 self.root,
                 0,
@@ -366,18 +402,37 @@ impl Capture for X11Capture {
                 self.seg,
                 0,
             )
-            .map_err(failed)?
-            .reply()
             .map_err(failed)?;
-        if self.cursor {
-            self.draw_cursor(view)?;
+        let region = region.reply().map_err(failed)?;
+        for r in region.rectangles {
+            let (x0, y0) = (i32::from(r.x).max(0) as u32, i32::from(r.y).max(0) as u32);
+            let x1 = (i32::from(r.x) + i32::from(r.width)).max(0) as u32;
+            let y1 = (i32::from(r.y) + i32::from(r.height)).max(0) as u32;
+            let damaged = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
+            if let Some(c) = damaged.intersection(&view) {
+                self.rects
+                    .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
+            }
+        }
+        image.reply().map_err(failed)?;
+        match pointer {
+            Some(pointer) => self.draw_cursor(view, &pointer)?,
+            None => {
+                // The pointer left the frames: where it was drawn changed back.
+                if let Some((r, _)) = self.last_cursor.take() {
+                    if let Some(c) = r.intersection(&view) {
+                        self.rects
+                            .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
+                    }
+                }
+            }
         }
         Ok(())
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {
         self.cursor = on;
-        self.last_cursor = None;
+        self.stale = true;
         true
     }
 

@@ -67,7 +67,11 @@ impl CpuDiff {
         let bits = u64::from(current.format().significant_bits());
         let mask = bits | (bits << 32);
         let cols = grid.cols() as usize;
-        let big = current.row_bytes() * current.height() as usize >= PARALLEL_MIN_BYTES;
+        // Hints can leave little to compare; handing that to the pool costs more than doing it
+        // here (waking workers that then spin).
+        let tile_bytes = grid.tile_size() as usize * grid.tile_size() as usize * 4;
+        let pending = states.iter().filter(|&&s| s == PENDING).count();
+        let big = pending * tile_bytes >= PARALLEL_MIN_BYTES;
         if self.parallel && big && rayon::current_num_threads() > 1 {
             states
                 .par_chunks_mut(cols)

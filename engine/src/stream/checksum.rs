@@ -5,6 +5,7 @@
 //! ends update only the tiles an update carries, so a 4K frame with one changed tile costs one
 //! tile hash plus 16 KiB of hash input.
 
+use crate::frame::PARALLEL_MIN_TILES;
 use crate::{CpuFrame, DecodedTiles, DirtyMask, TileGrid};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -42,13 +43,16 @@ impl FrameChecksum {
     pub fn update_from_frame(&mut self, frame: &CpuFrame<'_>, mask: &DirtyMask) {
         let grid = self.grid;
         let dirty: Vec<usize> = mask.iter().collect();
-        let hashes: Vec<(usize, u64)> = dirty
-            .par_iter()
-            .map_init(Vec::new, |scratch, &i| {
-                frame.copy_tile_canonical(&grid.tile_rect(i), scratch);
-                (i, xxh3_64(scratch))
-            })
-            .collect();
+        let hash = |scratch: &mut Vec<u8>, &i: &usize| {
+            frame.copy_tile_canonical(&grid.tile_rect(i), scratch);
+            (i, xxh3_64(scratch))
+        };
+        let hashes: Vec<(usize, u64)> = if dirty.len() < PARALLEL_MIN_TILES {
+            let mut scratch = Vec::new();
+            dirty.iter().map(|i| hash(&mut scratch, i)).collect()
+        } else {
+            dirty.par_iter().map_init(Vec::new, hash).collect()
+        };
         for (i, h) in hashes {
             self.hashes[i] = h;
         }
@@ -56,11 +60,12 @@ impl FrameChecksum {
 
     /// Rehashes the tiles just decoded (they are canonical already).
     pub fn update_from_tiles(&mut self, tiles: &DecodedTiles) {
-        let hashes: Vec<(usize, u64)> = tiles
-            .tiles()
-            .par_iter()
-            .map(|t| (t.index as usize, xxh3_64(tiles.pixels(t))))
-            .collect();
+        let hash = |t: &crate::DecodedTile| (t.index as usize, xxh3_64(tiles.pixels(t)));
+        let hashes: Vec<(usize, u64)> = if tiles.tiles().len() < PARALLEL_MIN_TILES {
+            tiles.tiles().iter().map(hash).collect()
+        } else {
+            tiles.tiles().par_iter().map(hash).collect()
+        };
         for (i, h) in hashes {
             self.hashes[i] = h;
         }
