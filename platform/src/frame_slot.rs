@@ -42,7 +42,30 @@ pub(crate) struct TakenFrame {
     pub damage: Option<Vec<Rect>>,
 }
 
+impl TakenFrame {
+    /// The frame as the engine takes it (BGRA with the alpha byte unused).
+    pub fn cpu_frame(&self) -> tessera_engine::CpuFrame<'_> {
+        tessera_engine::CpuFrame::new(
+            self.width,
+            self.height,
+            self.width as usize * 4,
+            tessera_engine::PixelFormat::Bgrx8,
+            &self.pixels,
+        )
+        .expect("the slot holds whole 4-byte-pixel frames")
+    }
+}
+
 impl FrameSlot {
+    /// A grab: the newest frame if one came, else the frame stays and nothing is damaged (the
+    /// OS sends frames only on change, so nothing new is a still screen).
+    pub fn grab_into(&self, frame: &mut TakenFrame) -> Result<(), CaptureError> {
+        if !self.take(Duration::ZERO, frame)? {
+            frame.damage = Some(Vec::new());
+        }
+        Ok(())
+    }
+
     /// Hands over a `width` x `height` frame that `fill` writes into an emptied buffer (tightly
     /// packed rows), with what changed since the callback's previous frame (`None`: unknown).
     pub fn put(
@@ -133,6 +156,19 @@ mod tests {
         assert!(slot.take(Duration::ZERO, &mut frame).unwrap());
         assert_eq!(frame.pixels, vec![2; 32]);
         assert_eq!(frame.damage, Some(vec![Rect::new(1, 0, 1, 1)]));
+    }
+
+    #[test]
+    fn a_grab_without_a_new_frame_is_a_still_screen() {
+        let slot = FrameSlot::default();
+        let mut frame = TakenFrame::default();
+        put(&slot, 2, 1, 5, None);
+        slot.grab_into(&mut frame).unwrap();
+        assert_eq!(frame.damage, None);
+        slot.grab_into(&mut frame).unwrap();
+        assert_eq!(frame.damage, Some(Vec::new()));
+        let f = frame.cpu_frame();
+        assert_eq!((f.width(), f.height(), f.pixels()), (2, 1, &[5u8; 8][..]));
     }
 
     #[test]

@@ -37,7 +37,7 @@ use objc2_screen_capture_kit::{
 };
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
-use tessera_engine::{CpuFrame, PixelFormat, Rect};
+use tessera_engine::{CpuFrame, Rect};
 
 /// How long ScreenCaptureKit may take to answer a request (the first one may wait for the user
 /// to allow screen recording).
@@ -722,22 +722,11 @@ impl ScreenCaptureKitCapture {
 impl Capture for ScreenCaptureKitCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         self.follow_resize();
-        // ScreenCaptureKit sends frames only on change: nothing new is a still screen.
-        if !self.shared.slot.take(Duration::ZERO, &mut self.frame)? {
-            self.frame.damage = Some(Vec::new());
-        }
-        Ok(())
+        self.shared.slot.grab_into(&mut self.frame)
     }
 
     fn frame(&self) -> CpuFrame<'_> {
-        CpuFrame::new(
-            self.frame.width,
-            self.frame.height,
-            self.frame.width as usize * 4,
-            PixelFormat::Bgrx8,
-            &self.frame.pixels,
-        )
-        .expect("the slot holds whole BGRA frames")
+        self.frame.cpu_frame()
     }
 
     fn damage(&self) -> Option<&[Rect]> {

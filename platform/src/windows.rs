@@ -10,7 +10,7 @@ use crate::frame_slot::{FrameSlot, TakenFrame};
 use crate::{Capture, CaptureError, WindowInfo, WindowSelector};
 use std::sync::Arc;
 use std::time::Duration;
-use tessera_engine::{CpuFrame, PixelFormat, Rect};
+use tessera_engine::{CpuFrame, Rect};
 use windows_capture::capture::{CaptureControl, Context, GraphicsCaptureApiHandler};
 use windows_capture::frame::Frame;
 use windows_capture::graphics_capture_api::InternalCaptureControl;
@@ -234,22 +234,11 @@ impl Drop for WindowsCapture {
 
 impl Capture for WindowsCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
-        // Windows sends frames only on change: nothing new is a still screen.
-        if !self.slot.take(Duration::ZERO, &mut self.frame)? {
-            self.frame.damage = Some(Vec::new());
-        }
-        Ok(())
+        self.slot.grab_into(&mut self.frame)
     }
 
     fn frame(&self) -> CpuFrame<'_> {
-        CpuFrame::new(
-            self.frame.width,
-            self.frame.height,
-            self.frame.width as usize * 4,
-            PixelFormat::Bgrx8,
-            &self.frame.pixels,
-        )
-        .expect("Windows hands whole BGRA frames")
+        self.frame.cpu_frame()
     }
 
     fn damage(&self) -> Option<&[Rect]> {

@@ -119,6 +119,26 @@ fn x11_display(spec: &SourceSpec) -> Result<Option<Option<String>>, SourceError>
     })
 }
 
+/// The screen as it is now, without the pointer.
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+fn still_frame(capture: &mut dyn Capture) -> Result<tessera_engine::FrameBuffer, SourceError> {
+    capture.set_cursor(false);
+    capture.grab()?;
+    Ok(tessera_engine::FrameBuffer::from_frame(&capture.frame()))
+}
+
+#[cfg(any(target_os = "linux", windows, target_os = "macos"))]
+fn window_choices(windows: Vec<tessera_platform::WindowInfo>) -> Vec<crate::select::WindowChoice> {
+    windows
+        .into_iter()
+        .map(|w| crate::select::WindowChoice {
+            id: w.id,
+            title: w.title,
+            rect: w.rect,
+        })
+        .collect()
+}
+
 /// The screen `spec` names as it is now (without the pointer) and its titled windows, for
 /// freeze-and-select. Real screens only.
 pub fn freeze(
@@ -133,39 +153,17 @@ pub fn freeze(
     #[cfg(target_os = "linux")]
     if let Some(display) = x11_display(spec)? {
         let mut capture = tessera_platform::x11::X11Capture::open(display.as_deref())?;
-        capture.set_cursor(false);
-        capture.grab()?;
-        let frozen = tessera_engine::FrameBuffer::from_frame(&capture.frame());
-        let windows = capture
-            .windows()?
-            .into_iter()
-            .map(|w| crate::select::WindowChoice {
-                id: w.id,
-                title: w.title,
-                rect: w.rect,
-            })
-            .collect();
-        return Ok((frozen, windows));
+        let frozen = still_frame(&mut capture)?;
+        return Ok((frozen, window_choices(capture.windows()?)));
     }
     #[cfg(any(windows, target_os = "macos"))]
     if let SourceSpec::Screen = spec {
-        let mut capture = open_screen()?;
-        capture.set_cursor(false);
-        capture.grab()?;
-        let frozen = tessera_engine::FrameBuffer::from_frame(&capture.frame());
+        let frozen = still_frame(open_screen()?.as_mut())?;
         #[cfg(windows)]
         let windows = tessera_platform::windows::windows()?;
         #[cfg(target_os = "macos")]
         let windows = tessera_platform::screencapturekit::windows_on_main_display()?;
-        let choices = windows
-            .into_iter()
-            .map(|w| crate::select::WindowChoice {
-                id: w.id,
-                title: w.title,
-                rect: w.rect,
-            })
-            .collect();
-        return Ok((frozen, choices));
+        return Ok((frozen, window_choices(windows)));
     }
     Err(CaptureError::Unavailable(format!(
         "--select needs a real screen to freeze (--source screen, or x11), not {spec}"
