@@ -393,7 +393,7 @@ fn copy_frame(
         });
 }
 
-/// Points to pixels.
+/// A rectangle in points, in whole points (negative coordinates clamped to 0).
 fn points_rect(r: CGRect) -> Rect {
     let v = |v: f64| {
         if v.is_finite() {
