@@ -281,7 +281,7 @@ async fn receive(
             }
             Err(e) => return Err(ReceiverError::Closed(e.to_string())),
         };
-        let (message, wire_len) =
+        let (message, wire_len, compact) =
             read_frame_message(&mut stream, &config.limits, &mut unpacker).await?;
         let (header, update) =
             split_frame_message(&message).map_err(|e| ReceiverError::BadMessage(e.to_string()))?;
@@ -326,6 +326,7 @@ async fn receive(
             s.updates += 1;
             s.keyframes += u64::from(h.keyframe);
             s.bytes += wire_len as u64;
+            s.compact += u64::from(compact);
             s.record_latency(Duration::from_micros(
                 now_us().saturating_sub(header.capture_time_us),
             ));
@@ -347,14 +348,14 @@ async fn receive(
 }
 
 /// Reads one frame message and returns it in canonical form, with the bytes it took on the
-/// wire. A canonical message: the frame and update headers first, then no more than the
+/// wire and whether it came compact. A canonical message: the frame and update headers first, then no more than the
 /// declared frame size (checked against our limits) allows. A compact one: no more than the
 /// previous message's frame size allows.
 async fn read_frame_message(
     stream: &mut quinn::RecvStream,
     limits: &DecodeLimits,
     unpacker: &mut FrameUnpacker,
-) -> Result<(Vec<u8>, usize), ReceiverError> {
+) -> Result<(Vec<u8>, usize, bool), ReceiverError> {
     let bad = |e: String| ReceiverError::BadMessage(e);
     let mut first = [0u8; 1];
     stream
@@ -369,7 +370,7 @@ async fn read_frame_message(
         read_body(stream, &mut wire, limit).await?;
         let len = wire.len();
         let message = unpacker.unpack(wire).map_err(|e| bad(e.to_string()))?;
-        return Ok((message, len));
+        return Ok((message, len, true));
     }
     let mut message = vec![0u8; FRAME_HEADER_LEN + UPDATE_HEADER_LEN];
     message[0] = first[0];
@@ -398,7 +399,7 @@ async fn read_frame_message(
     read_body(stream, &mut message, frame_message_bound(width, height)).await?;
     let len = message.len();
     let message = unpacker.unpack(message).map_err(|e| bad(e.to_string()))?;
-    Ok((message, len))
+    Ok((message, len, false))
 }
 
 /// Reads the rest of a stream straight into `message`, never past `limit` bytes in all.

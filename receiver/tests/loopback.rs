@@ -214,6 +214,11 @@ async fn patches_palettes_and_solid_tiles_cut_the_bytes_and_stay_exact() {
         assert!(report.last_frame.unwrap() == expected(Scene::Typing, frames));
         let parts = sent.tiles.patch + sent.tiles.palette;
         assert_eq!(parts > 0, codecs != 0, "{:?}", sent.tiles);
+        // Every delta travelled compact (the sender sent just the one keyframe), and the
+        // viewer saw them as the sender sent them.
+        assert_eq!(sent.keyframes, 1);
+        assert_eq!(sent.compact_updates, sent.updates - 1);
+        assert_eq!(report.stats.compact_updates, report.stats.updates - 1);
         assert_eq!(sent.tiles.solid > 0, codecs != 0, "{:?}", sent.tiles);
         // Past the keyframe, per update.
         bytes.push(report.stats.bytes_per_update);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::{Operation, Side};
 use tessera_engine::stream::{
     Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, FramePacker, Identity,
-    JoinLink, Role, Send, ViewerId, SECRET_LEN,
+    JoinLink, Role, Send, ViewerId, COMPACT_TAG, SECRET_LEN,
 };
 use tessera_engine::{
     apply_copies, BackendRequest, CacheModel, CopyDetector, CopyRect, CpuFrame, DecodeLimits,
@@ -910,6 +910,7 @@ fn capture_loop(
                 continue;
             };
             let msg = v.framer.pack(msg);
+            let compact = msg.first() == Some(&COMPACT_TAG);
             let len = msg.len();
             match viewers.get(&id).map(|v| v.updates.try_send(msg)) {
                 Some(Ok(())) => {
@@ -921,6 +922,7 @@ fn capture_loop(
                     s.updates += 1;
                     s.bytes += len as u64;
                     s.keyframes += u64::from(send == Send::Keyframe);
+                    s.compact += u64::from(compact);
                 }
                 _ => drop_viewer(id, "update queue full", &mut broadcaster, &mut viewers),
             }

@@ -20,6 +20,8 @@ pub struct StreamStats {
     /// Updates a receiver could not apply because they patch tiles it does not hold (it asked
     /// for a keyframe instead).
     pub unapplied: u64,
+    /// Updates that travelled in the compact form (docs/protocol.md).
+    pub compact: u64,
     /// Tiles encoded, by codec (sender).
     pub tiles: TileCounts,
     latencies_us: Vec<u64>,
@@ -74,6 +76,8 @@ pub struct StatsReport {
     pub present_latency_ms: Option<Percentiles>,
     pub checksum_mismatches: u64,
     pub unapplied_updates: u64,
+    /// Updates that travelled in the compact form.
+    pub compact_updates: u64,
     /// Tiles sent, by codec (sender; all zero on a receiver).
     pub tiles: TileCounts,
 }
@@ -114,6 +118,7 @@ impl StreamStats {
             bytes: 0,
             mismatches: 0,
             unapplied: 0,
+            compact: 0,
             tiles: TileCounts::default(),
             latencies_us: Vec::new(),
             presented: 0,
@@ -164,6 +169,7 @@ impl StreamStats {
             present_latency_ms: percentiles(&self.present_latencies_us),
             checksum_mismatches: self.mismatches,
             unapplied_updates: self.unapplied,
+            compact_updates: self.compact,
             tiles: self.tiles,
         }
     }
