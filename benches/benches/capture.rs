@@ -85,38 +85,15 @@ fn damage_skip(
             }
         })
     };
-    let (mut frames, mut skipping, mut hinted) = (0u64, 0u64, 0.0f64);
-    let start = Instant::now();
-    let mut due = start;
-    while start.elapsed().as_secs_f64() < seconds {
-        due += Duration::from_secs_f64(1.0 / 60.0);
-        std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        capture.grab().unwrap();
-        let tiles = match capture.damage() {
-            Some(rects) => grid.tiles_touching(rects).count(),
-            None => grid.tile_count(),
-        };
-        let share = tiles as f64 / grid.tile_count() as f64;
-        frames += 1;
-        hinted += share;
-        skipping += u64::from(share <= 0.10);
-    }
+    let (frames, skipping, hinted) = grab_hinted(&mut capture, &grid, seconds);
     running.store(false, Ordering::Relaxed);
     actor.join().unwrap();
     (skipping as f64 / frames as f64, hinted / frames as f64)
 }
 
-/// PipeWire: grabs at 60 a second for `seconds` from a 1920x1080 test source; returns the
-/// share of the source's frames received, the share of grabs whose hints cover at most 10% of
-/// the tiles, and the mean share of tiles hinted. `None` without a PipeWire daemon.
-fn pipewire_rates(seconds: f64) -> Option<(f64, f64, f64)> {
-    let daemon = PipeWireDaemon::start()?;
-    // This bench is one process and one thread here: its PipeWire clients find the daemon.
-    std::env::set_var("PIPEWIRE_RUNTIME_DIR", daemon.runtime_dir());
-    let source = TestSource::start(W, H).unwrap();
-    let mut capture = PipeWireCapture::open(source.node()).unwrap();
-    let grid = TileGrid::new(W, H, 64).unwrap();
-    let (published0, received0) = (source.published(), capture.frames_received());
+/// Grabs at 60 a second for `seconds`; returns the grabs, those whose hints cover at most 10%
+/// of the tiles, and the sum over grabs of the share of tiles hinted.
+fn grab_hinted(capture: &mut dyn Capture, grid: &TileGrid, seconds: f64) -> (u64, u64, f64) {
     let (mut grabs, mut skipping, mut hinted) = (0u64, 0u64, 0.0f64);
     let start = Instant::now();
     let mut due = start;
@@ -133,6 +110,21 @@ fn pipewire_rates(seconds: f64) -> Option<(f64, f64, f64)> {
         hinted += share;
         skipping += u64::from(share <= 0.10);
     }
+    (grabs, skipping, hinted)
+}
+
+/// PipeWire: grabs at 60 a second for `seconds` from a 1920x1080 test source; returns the
+/// share of the source's frames received, the share of grabs whose hints cover at most 10% of
+/// the tiles, and the mean share of tiles hinted. `None` without a PipeWire daemon.
+fn pipewire_rates(seconds: f64) -> Option<(f64, f64, f64)> {
+    let daemon = PipeWireDaemon::start()?;
+    // This bench is one process and one thread here: its PipeWire clients find the daemon.
+    std::env::set_var("PIPEWIRE_RUNTIME_DIR", daemon.runtime_dir());
+    let source = TestSource::start(W, H).unwrap();
+    let mut capture = PipeWireCapture::open(source.node()).unwrap();
+    let grid = TileGrid::new(W, H, 64).unwrap();
+    let (published0, received0) = (source.published(), capture.frames_received());
+    let (grabs, skipping, hinted) = grab_hinted(&mut capture, &grid, seconds);
     let published = source.published() - published0;
     let received = capture.frames_received() - received0;
     assert_eq!(capture.bad_buffers(), 0);

@@ -623,16 +623,10 @@ fn capture_loop(
             _ => Duration::from_millis(20),
         };
         match inbox.recv_timeout(wait) {
-            Ok(event) => {
-                handle(
-                    event,
-                    &encoder,
-                    config.tile_cache,
-                    &mut broadcaster,
-                    &mut viewers,
-                    &mut pacing,
-                );
-                while let Ok(event) = inbox.try_recv() {
+            Ok(first) => {
+                // This event, and every one already waiting behind it.
+                let waiting = std::iter::from_fn(|| inbox.try_recv().ok());
+                for event in std::iter::once(first).chain(waiting) {
                     handle(
                         event,
                         &encoder,
