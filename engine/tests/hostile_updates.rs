@@ -767,17 +767,26 @@ proptest! {
             2 => cached_updates(),
             _ => scroll_updates(),
         };
-        let framed = |sequence: u64, update: &[u8]| {
+        let framed = |sequence: u64, checksum: u64, update: &[u8]| {
             let mut m = Vec::new();
-            FrameHeader { sequence, capture_time_us: 0, checksum: 0 }.write(&mut m);
+            FrameHeader { sequence, capture_time_us: 0, checksum }.write(&mut m);
             m.extend_from_slice(update);
             m
         };
+        // The keyframe's frame as the viewer holds it, so that the delta's patches leave their
+        // base hashes out and the viewer puts them back.
+        let mut c = CpuCompositor::new(DecodeLimits::default())
+            .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
+        let h = c.apply(&key).unwrap();
+        let grid = TileGrid::new(h.width, h.height, h.tile_size).unwrap();
+        let mut held = FrameChecksum::new(grid);
+        held.update_from_frame(&c.frame().unwrap().as_frame(), &DirtyMask::full(grid.tile_count()));
+        let before = c.frame().unwrap().clone();
         // The updates carry their own sequence numbers; the frame headers take them.
         let seq = |update: &[u8]| u64::from_le_bytes(update[4..12].try_into().unwrap());
         let mut packer = FramePacker::default();
-        let key = packer.pack(Arc::new(framed(seq(&key), &key)));
-        let mut wire = packer.pack(Arc::new(framed(seq(&delta), &delta))).to_vec();
+        let key = packer.pack(Arc::new(framed(seq(&key), held.value(), &key)), held.hashes());
+        let mut wire = packer.pack(Arc::new(framed(seq(&delta), 0, &delta)), &[]).to_vec();
         prop_assert_eq!(wire[0], COMPACT_TAG);
         for (at, byte) in flips {
             let i = 1 + at % (wire.len() - 1);
@@ -787,14 +796,10 @@ proptest! {
             wire.truncate(c % (wire.len() + 1));
         }
         let mut unpacker = FrameUnpacker::default();
-        let key = unpacker.unpack(key.to_vec()).unwrap();
-        let mut c = CpuCompositor::new(DecodeLimits::default())
-            .with_tile_cache(tessera_engine::TILE_CACHE_BYTES);
-        c.apply(split_frame_message(&key).unwrap().1).unwrap();
-        let before = c.frame().unwrap().clone();
-        if let Ok(message) = unpacker.unpack(wire) {
-            let (_, update) = split_frame_message(&message).unwrap();
-            if c.apply(update).is_err() {
+        prop_assert!(!unpacker.unpack(key.to_vec(), None).unwrap().not_held);
+        if let Ok(unpacked) = unpacker.unpack(wire, Some(&held)) {
+            let (_, update) = split_frame_message(&unpacked.message).unwrap();
+            if !unpacked.not_held && c.apply(update).is_err() {
                 prop_assert_eq!(c.frame().unwrap(), &before);
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::Side;
 use tessera_engine::stream::{
     frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
-    FrameHeader, FrameUnpacker, Identity, JoinLink, Role, COMPACT_TAG, FRAME_HEADER_LEN,
+    FrameHeader, FrameUnpacker, Identity, JoinLink, Role, Unpacked, COMPACT_TAG, FRAME_HEADER_LEN,
 };
 use tessera_engine::{
     ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
@@ -281,11 +281,21 @@ async fn receive(
             }
             Err(e) => return Err(ReceiverError::Closed(e.to_string())),
         };
-        let (message, wire_len, compact) =
-            read_frame_message(&mut stream, &config.limits, &mut unpacker).await?;
+        let (unpacked, wire_len, compact) = read_frame_message(
+            &mut stream,
+            &config.limits,
+            &mut unpacker,
+            checksum.as_ref(),
+        )
+        .await?;
+        let message = unpacked.message;
         let (header, update) =
             split_frame_message(&message).map_err(|e| ReceiverError::BadMessage(e.to_string()))?;
         let applied = tokio::task::block_in_place(|| -> Result<_, ReceiverError> {
+            if unpacked.not_held {
+                // Patches of a frame this viewer does not hold: nothing is applied.
+                return Ok(None);
+            }
             let h = match compositor.apply(update) {
                 Ok(h) => h,
                 // Well formed, but for tiles this frame does not hold: nothing was applied.
@@ -348,14 +358,15 @@ async fn receive(
 }
 
 /// Reads one frame message and returns it in canonical form, with the bytes it took on the
-/// wire and whether it came compact. A canonical message: the frame and update headers first, then no more than the
+/// wire and whether it came compact. `held` is the checksum of the frame this viewer holds. A canonical message: the frame and update headers first, then no more than the
 /// declared frame size (checked against our limits) allows. A compact one: no more than the
 /// previous message's frame size allows.
 async fn read_frame_message(
     stream: &mut quinn::RecvStream,
     limits: &DecodeLimits,
     unpacker: &mut FrameUnpacker,
-) -> Result<(Vec<u8>, usize, bool), ReceiverError> {
+    held: Option<&FrameChecksum>,
+) -> Result<(Unpacked, usize, bool), ReceiverError> {
     let bad = |e: String| ReceiverError::BadMessage(e);
     let mut first = [0u8; 1];
     stream
@@ -369,7 +380,9 @@ async fn read_frame_message(
         let mut wire = first.to_vec();
         read_body(stream, &mut wire, limit).await?;
         let len = wire.len();
-        let message = unpacker.unpack(wire).map_err(|e| bad(e.to_string()))?;
+        let message = unpacker
+            .unpack(wire, held)
+            .map_err(|e| bad(e.to_string()))?;
         return Ok((message, len, true));
     }
     let mut message = vec![0u8; FRAME_HEADER_LEN + UPDATE_HEADER_LEN];
@@ -398,7 +411,9 @@ async fn read_frame_message(
     }
     read_body(stream, &mut message, frame_message_bound(width, height)).await?;
     let len = message.len();
-    let message = unpacker.unpack(message).map_err(|e| bad(e.to_string()))?;
+    let message = unpacker
+        .unpack(message, held)
+        .map_err(|e| bad(e.to_string()))?;
     Ok((message, len, false))
 }
 

@@ -903,7 +903,7 @@ fn capture_loop(
             let Some(v) = viewers.get_mut(&id) else {
                 continue;
             };
-            let msg = v.framer.pack(msg);
+            let msg = v.framer.pack(msg, hashes);
             let compact = msg.first() == Some(&COMPACT_TAG);
             let len = msg.len();
             match viewers.get(&id).map(|v| v.updates.try_send(msg)) {

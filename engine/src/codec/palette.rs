@@ -83,23 +83,34 @@ pub fn encode_palette(
         };
         indices.push(index);
     }
+    // Colours in ascending order, whatever the order they came in: the same colours make the
+    // same palette, which the compact frame form sends once.
+    let mut order = [0u8; MAX_PALETTE_COLOURS];
+    for (i, o) in order.iter_mut().enumerate().take(colours.len()) {
+        *o = i as u8;
+    }
+    let order = &mut order[..colours.len()];
+    order.sort_unstable_by_key(|&i| u32::from_le_bytes(colours[usize::from(i)]));
+    let mut rank = [0u8; MAX_PALETTE_COLOURS];
+    for (r, &i) in order.iter().enumerate() {
+        rank[usize::from(i)] = r as u8;
+    }
     let bits = bits_for(colours.len());
     let height = indices.len() / width.max(1);
     let packed = &mut scratch.packed;
     packed.clear();
     for row in indices.chunks_exact(width).take(height) {
         for group in row.chunks(8 / bits) {
-            let byte = group
-                .iter()
-                .enumerate()
-                .fold(0u8, |b, (i, &ix)| b | ix << (8 - bits * (i + 1)));
+            let byte = group.iter().enumerate().fold(0u8, |b, (i, &ix)| {
+                b | rank[usize::from(ix)] << (8 - bits * (i + 1))
+            });
             packed.push(byte);
         }
     }
     let start = out.len();
     out.push(colours.len() as u8);
-    for c in colours.iter() {
-        out.extend_from_slice(c);
+    for &i in order.iter() {
+        out.extend_from_slice(&colours[usize::from(i)]);
     }
     let at = out.len();
     out.resize(
@@ -186,6 +197,29 @@ mod tests {
             encode_palette(&many, 64, &mut scratch, &mut Vec::new()),
             None
         );
+    }
+
+    #[test]
+    fn the_same_colours_make_the_same_palette_in_any_order() {
+        let (dark, light) = ([0u8, 0, 0, 255], [250u8, 250, 250, 255]);
+        // A dark glyph on light, one starting dark and one starting light.
+        let glyph = |first: [u8; 4], second: [u8; 4]| -> Vec<u8> {
+            (0..16)
+                .flat_map(|i| if i % 3 == 0 { first } else { second })
+                .collect()
+        };
+        let mut scratch = PaletteScratch::default();
+        let mut colours = Vec::new();
+        for pixels in [glyph(dark, light), glyph(light, dark)] {
+            let mut body = Vec::new();
+            encode_palette(&pixels, 4, &mut scratch, &mut body).unwrap();
+            colours.push(body[..9].to_vec());
+            let mut out = vec![0u8; pixels.len()];
+            decode_palette(&body, 4, &mut Vec::new(), &mut out).unwrap();
+            assert_eq!(out, pixels);
+        }
+        assert_eq!(colours[0], colours[1]);
+        assert_eq!(&colours[0][1..5], &dark, "ascending: the dark one first");
     }
 
     #[test]

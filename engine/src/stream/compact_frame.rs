@@ -1,6 +1,6 @@
 //! The compact form of a delta frame message: the same message in fewer bytes, for the small
-//! updates of typing and pointer moves, where the 56 bytes of the two fixed headers and 9 bytes
-//! a tile record would outweigh the pixels.
+//! updates of typing and pointer moves, where the 56 bytes of the two fixed headers, 9 bytes a
+//! tile record and 8 bytes a patch's base hash would outweigh the pixels.
 //!
 //! A sender's [`FramePacker`] (one per viewer) turns each canonical frame message (frame
 //! header, then update message) into its wire form, and the viewer's [`FrameUnpacker`] turns it
@@ -17,19 +17,29 @@
 //! | flags | 1 | the update's flags (never a keyframe) |
 //! | tile count | varint | |
 //! | copies | | with flag bit 1: as in the update message |
-//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8`, payload length varint, payload |
+//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out), payload length varint, payload |
 //!
 //! Width, height, tile size and format are the previous message's. Payloads are as in the update
-//! message, except that the patch header of patches, rects and palette rects (codecs 3, 4, 6)
-//! gives its rectangle as four bytes (`x`, `y`, `width - 1`, `height - 1`; tiles are at most 256
-//! pixels) instead of four `u16`s. Varints are LEB128, at most 10 bytes.
+//! message, except:
+//! - the patch header of patches, rects and palette rects (codecs 3, 4, 6) gives its rectangle
+//!   as four bytes (`x`, `y`, `width - 1`, `height - 1`; tiles are at most 256 pixels) instead
+//!   of four `u16`s;
+//! - in an update without copies, such a patch leaves its 8-byte base hash out (codec bit 7)
+//!   when the base is the tile as the previous message's frame has it. The viewer puts back the
+//!   hash of the tile it holds, but only while it holds that frame (its frame checksum is the
+//!   previous message's); otherwise the update is [`Unpacked::not_held`]: not applied, as a
+//!   patch of a tile it does not hold;
+//! - a palette body (codecs 5, 6) whose colours are those of one of the 8 palette bodies of
+//!   compact messages (since the last canonical one) used most recently gives `0x80 + k` for
+//!   the `k`-th most recent as its count, and no colours.
 //!
 //! Both ends see every message in the same order (a viewer reads each one, applied or not), so
 //! the previous message is the same on both.
 
 use super::frame_message::{frame_message_bound, FRAME_HEADER_LEN, FRAME_MAGIC};
+use super::FrameChecksum;
 use crate::codec::{COPY_LEN, MAX_COPIES, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN};
-use crate::{TileCodec, TileGrid, UPDATE_MAGIC};
+use crate::{TileCodec, TileGrid, BYTES_PER_PIXEL, MAX_PALETTE_COLOURS, UPDATE_MAGIC};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -38,14 +48,63 @@ pub const COMPACT_TAG: u8 = 0xC5;
 
 const FLAG_KEYFRAME: u8 = 1;
 const FLAG_COPIES: u8 = 2;
-/// Bytes a compact patch header saves: its rectangle in 4 bytes instead of 8.
-const PATCH_SAVING: usize = 4;
+/// Bytes of a patch's base hash.
+const BASE_LEN: usize = 8;
+/// In a compact record's codec byte: the patch's base hash is left out.
+const BASE_LEFT_OUT: u8 = 0x80;
+/// A compact palette body's count byte at or above this: the colours of a recent palette body,
+/// `RECENT_PALETTE + k` for the `k`-th most recently used.
+const RECENT_PALETTE: u8 = 0x80;
+/// How many palettes both ends keep.
+const RECENT_PALETTES: usize = 8;
+
+/// The colours of the palette bodies of compact messages since the last canonical message,
+/// most recently used first; both ends keep the same list.
+#[derive(Default)]
+struct RecentPalettes(Vec<Vec<u8>>);
+
+impl RecentPalettes {
+    /// Where `colours` are in the list, if they are.
+    fn find(&self, colours: &[u8]) -> Option<usize> {
+        self.0.iter().position(|c| c == colours)
+    }
+
+    /// Moves entry `k` to the front and returns its colours.
+    fn use_entry(&mut self, k: usize) -> Option<&[u8]> {
+        if k >= self.0.len() {
+            return None;
+        }
+        let colours = self.0.remove(k);
+        self.0.insert(0, colours);
+        Some(&self.0[0])
+    }
+
+    /// Puts new `colours` at the front (any equal entry moves there).
+    fn add(&mut self, colours: &[u8]) {
+        match self.find(colours) {
+            Some(k) => {
+                self.use_entry(k);
+            }
+            None => {
+                if self.0.len() == RECENT_PALETTES {
+                    self.0.pop();
+                }
+                self.0.insert(0, colours.to_vec());
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
 
 /// What a message declared that the next compact one leaves out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Context {
     sequence: u64,
     capture_time_us: u64,
+    checksum: u64,
     width: u32,
     height: u32,
     tile_size: u16,
@@ -66,10 +125,21 @@ pub enum CompactError {
     UnknownForm(u8),
 }
 
+/// A frame message as the viewer read it, in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unpacked {
+    /// The canonical message.
+    pub message: Vec<u8>,
+    /// The message left base hashes out, and this viewer does not hold the frame they stand
+    /// for (it did not apply the previous message, or that did not give the frame the sender
+    /// checksummed). `message` then has zeros for them: it must not be applied, and the viewer
+    /// goes on from a keyframe, as after a patch of a tile it does not hold.
+    pub not_held: bool,
+}
+
 /// The canonical message's fields a packer needs, if it is well formed.
 struct Canonical<'a> {
     context: Context,
-    checksum: [u8; 8],
     flags: u8,
     tile_count: u32,
     copies: &'a [u8],
@@ -116,12 +186,12 @@ fn canonical(message: &[u8]) -> Option<Canonical<'_>> {
         context: Context {
             sequence: u64_at(message, 4),
             capture_time_us: u64_at(message, 12),
+            checksum: u64_at(message, 20),
             width: u32_at(message, u + 12),
             height: u32_at(message, u + 16),
             tile_size: u16_at(message, u + 20),
             format: message[u + 22],
         },
-        checksum: message[20..28].try_into().expect("8 bytes"),
         flags,
         tile_count: u32_at(message, u + 24),
         copies,
@@ -145,16 +215,47 @@ fn unzigzag(v: u64) -> i64 {
     (v >> 1) as i64 ^ -((v & 1) as i64)
 }
 
+/// Whether a codec's payload is (or, after its patch header, holds) a palette body.
+fn has_palette(code: u8) -> bool {
+    matches!(
+        TileCodec::from_wire_code(code),
+        Some(TileCodec::Palette | TileCodec::PaletteRect)
+    )
+}
+
+/// The colours of a palette body, if it has a valid count and holds them all.
+fn palette_colours(body: &[u8]) -> Option<&[u8]> {
+    let count = usize::from(*body.first()?);
+    if !(1..=MAX_PALETTE_COLOURS).contains(&count) {
+        return None;
+    }
+    body.get(1..1 + count * BYTES_PER_PIXEL)
+}
+
 /// Turns a viewer's canonical frame messages into their wire form, in the order they are sent.
 #[derive(Default)]
 pub struct FramePacker {
     previous: Option<Context>,
+    /// The tile hashes of the previous message's frame.
+    previous_hashes: Vec<u64>,
+    palettes: RecentPalettes,
 }
 
 impl FramePacker {
     /// The wire form of `message`: the same allocation when it goes canonical (a keyframe, a
-    /// new frame size), else its compact form.
-    pub fn pack(&mut self, message: Arc<Vec<u8>>) -> Arc<Vec<u8>> {
+    /// new frame size), else its compact form. `hashes` are the tile hashes of the message's
+    /// frame (what the viewer holds once it applied it), for the next message's patches.
+    pub fn pack(&mut self, message: Arc<Vec<u8>>, hashes: &[u64]) -> Arc<Vec<u8>> {
+        let packed = self.pack_message(message);
+        self.previous_hashes.clear();
+        self.previous_hashes.extend_from_slice(hashes);
+        if packed.first() != Some(&COMPACT_TAG) {
+            self.palettes.clear();
+        }
+        packed
+    }
+
+    fn pack_message(&mut self, message: Arc<Vec<u8>>) -> Arc<Vec<u8>> {
         let Some(parts) = canonical(&message) else {
             // Not a message the compact form can stand for: it goes as it is, and the next
             // compact message needs a canonical one first.
@@ -173,7 +274,7 @@ impl FramePacker {
         });
         match previous {
             Some(p) if same_frame && parts.flags & FLAG_KEYFRAME == 0 => {
-                match compact(&parts, &p) {
+                match self.compact(&parts, &p) {
                     Some(packed) => Arc::new(packed),
                     None => message,
                 }
@@ -181,64 +282,84 @@ impl FramePacker {
             _ => message,
         }
     }
-}
 
-/// The compact form of a delta, or `None` where its records do not parse (it then goes
-/// canonical, for the viewer to refuse).
-fn compact(parts: &Canonical<'_>, previous: &Context) -> Option<Vec<u8>> {
-    let c = &parts.context;
-    let mut out = Vec::with_capacity(32 + parts.copies.len() + parts.records.len());
-    out.push(COMPACT_TAG);
-    put_varint(&mut out, c.sequence.wrapping_sub(previous.sequence));
-    put_varint(
-        &mut out,
-        zigzag(c.capture_time_us.wrapping_sub(previous.capture_time_us) as i64),
-    );
-    out.extend_from_slice(&parts.checksum);
-    out.push(parts.flags);
-    put_varint(&mut out, u64::from(parts.tile_count));
-    out.extend_from_slice(parts.copies);
-    let mut records = parts.records;
-    let mut next_index = 0i64;
-    for _ in 0..parts.tile_count {
-        if records.len() < TILE_HEADER_LEN {
-            return None;
-        }
-        let index = u32_at(records, 0);
-        let code = records[4];
-        let len = u32_at(records, 5) as usize;
-        let payload = records.get(TILE_HEADER_LEN..TILE_HEADER_LEN + len)?;
-        records = &records[TILE_HEADER_LEN + len..];
-        put_varint(&mut out, zigzag(i64::from(index) - next_index));
-        next_index = i64::from(index) + 1;
-        out.push(code);
-        let patches = TileCodec::from_wire_code(code).is_some_and(|c| c.patches());
-        if patches {
-            if len < PATCH_HEADER_LEN {
+    /// The compact form of a delta, or `None` where its records do not parse (it then goes
+    /// canonical, for the viewer to refuse).
+    fn compact(&mut self, parts: &Canonical<'_>, previous: &Context) -> Option<Vec<u8>> {
+        let c = &parts.context;
+        let mut out = Vec::with_capacity(32 + parts.copies.len() + parts.records.len());
+        out.push(COMPACT_TAG);
+        put_varint(&mut out, c.sequence.wrapping_sub(previous.sequence));
+        put_varint(
+            &mut out,
+            zigzag(c.capture_time_us.wrapping_sub(previous.capture_time_us) as i64),
+        );
+        out.extend_from_slice(&c.checksum.to_le_bytes());
+        out.push(parts.flags);
+        put_varint(&mut out, u64::from(parts.tile_count));
+        out.extend_from_slice(parts.copies);
+        // Copies change tiles before the patches apply: their bases are not the previous frame's.
+        let bases_known = parts.flags & FLAG_COPIES == 0;
+        let mut records = parts.records;
+        let mut next_index = 0i64;
+        let mut head = Vec::with_capacity(BASE_LEN + 5);
+        for _ in 0..parts.tile_count {
+            if records.len() < TILE_HEADER_LEN {
                 return None;
             }
-            let (x, y) = (u16_at(payload, 8), u16_at(payload, 10));
-            let (w, h) = (u16_at(payload, 12), u16_at(payload, 14));
-            if x > 255 || y > 255 || !(1..=256).contains(&w) || !(1..=256).contains(&h) {
-                return None;
+            let index = u32_at(records, 0);
+            let mut code = records[4];
+            let len = u32_at(records, 5) as usize;
+            let payload = records.get(TILE_HEADER_LEN..TILE_HEADER_LEN + len)?;
+            records = &records[TILE_HEADER_LEN + len..];
+            put_varint(&mut out, zigzag(i64::from(index) - next_index));
+            next_index = i64::from(index) + 1;
+            head.clear();
+            let mut body = payload;
+            if TileCodec::from_wire_code(code).is_some_and(|c| c.patches()) {
+                if len < PATCH_HEADER_LEN {
+                    return None;
+                }
+                let (x, y) = (u16_at(payload, 8), u16_at(payload, 10));
+                let (w, h) = (u16_at(payload, 12), u16_at(payload, 14));
+                if x > 255 || y > 255 || !(1..=256).contains(&w) || !(1..=256).contains(&h) {
+                    return None;
+                }
+                let base = u64_at(payload, 0);
+                if bases_known && self.previous_hashes.get(index as usize) == Some(&base) {
+                    code |= BASE_LEFT_OUT;
+                } else {
+                    head.extend_from_slice(&payload[..BASE_LEN]);
+                }
+                head.extend_from_slice(&[x as u8, y as u8, (w - 1) as u8, (h - 1) as u8]);
+                body = &payload[PATCH_HEADER_LEN..];
             }
-            put_varint(&mut out, (len - PATCH_SAVING) as u64);
-            out.extend_from_slice(&payload[..8]);
-            out.extend_from_slice(&[x as u8, y as u8, (w - 1) as u8, (h - 1) as u8]);
-            out.extend_from_slice(&payload[PATCH_HEADER_LEN..]);
-        } else {
-            put_varint(&mut out, len as u64);
-            out.extend_from_slice(payload);
+            if has_palette(code & !BASE_LEFT_OUT) {
+                let colours = palette_colours(body)?;
+                match self.palettes.find(colours) {
+                    Some(k) => {
+                        self.palettes.use_entry(k);
+                        head.push(RECENT_PALETTE + k as u8);
+                        body = &body[1 + colours.len()..];
+                    }
+                    None => self.palettes.add(colours),
+                }
+            }
+            out.push(code);
+            put_varint(&mut out, (head.len() + body.len()) as u64);
+            out.extend_from_slice(&head);
+            out.extend_from_slice(body);
         }
+        // Bytes after the last record: the viewer refuses the canonical form; keep it so.
+        records.is_empty().then_some(out)
     }
-    // Bytes after the last record: the viewer refuses the canonical form; keep it so.
-    records.is_empty().then_some(out)
 }
 
 /// Turns what a viewer reads back into canonical frame messages, in the order they came.
 #[derive(Default)]
 pub struct FrameUnpacker {
     previous: Option<Context>,
+    palettes: RecentPalettes,
 }
 
 /// A cursor over a compact message.
@@ -291,113 +412,182 @@ impl FrameUnpacker {
 
     /// The canonical form of a message read from the wire (either form). A canonical message
     /// is returned as it is; what it declares becomes the context of the next compact one.
-    pub fn unpack(&mut self, wire: Vec<u8>) -> Result<Vec<u8>, CompactError> {
+    /// `held` is the checksum of the frame the viewer holds now (none before a keyframe): it
+    /// stands for the base hashes a compact message leaves out.
+    pub fn unpack(
+        &mut self,
+        wire: Vec<u8>,
+        held: Option<&FrameChecksum>,
+    ) -> Result<Unpacked, CompactError> {
         match wire.first() {
             Some(&COMPACT_TAG) => {
                 let previous = self.previous.ok_or(CompactError::NoContext)?;
-                let (message, context) = expand(&wire, &previous)?;
+                let (unpacked, context) = self.expand(&wire, &previous, held)?;
                 self.previous = Some(context);
-                Ok(message)
+                Ok(unpacked)
             }
             Some(b'T') => {
                 // The frame message parser checks the rest; a message it cannot read ends
                 // the connection, so no compact message follows one.
                 self.previous = canonical(&wire).map(|c| c.context);
-                Ok(wire)
+                self.palettes.clear();
+                Ok(Unpacked {
+                    message: wire,
+                    not_held: false,
+                })
             }
             Some(&other) => Err(CompactError::UnknownForm(other)),
             None => Err(CompactError::Truncated),
         }
     }
-}
 
-/// The canonical message a compact one stands for, and its context.
-fn expand(wire: &[u8], previous: &Context) -> Result<(Vec<u8>, Context), CompactError> {
-    let mut r = Reader { bytes: wire, at: 1 };
-    let sequence = previous.sequence.wrapping_add(r.varint()?);
-    let capture_time_us = previous
-        .capture_time_us
-        .wrapping_add(unzigzag(r.varint()?) as u64);
-    let checksum = r.take(8)?;
-    let flags = r.byte()?;
-    if flags & FLAG_KEYFRAME != 0 {
-        return Err(CompactError::Invalid("a keyframe in compact form"));
-    }
-    let grid = TileGrid::new(
-        previous.width,
-        previous.height,
-        u32::from(previous.tile_size),
-    )
-    .map_err(|_| CompactError::Invalid("the previous message's frame has no tile grid"))?;
-    let tile_count = r.varint()?;
-    if tile_count > grid.tile_count() as u64 {
-        return Err(CompactError::Invalid("more tiles than the frame has"));
-    }
-    let context = Context {
-        sequence,
-        capture_time_us,
-        ..*previous
-    };
-    let mut out = Vec::with_capacity(
-        wire.len() + FRAME_HEADER_LEN + UPDATE_HEADER_LEN + 13 * tile_count as usize,
-    );
-    out.extend_from_slice(&FRAME_MAGIC);
-    out.extend_from_slice(&sequence.to_le_bytes());
-    out.extend_from_slice(&capture_time_us.to_le_bytes());
-    out.extend_from_slice(checksum);
-    out.extend_from_slice(&UPDATE_MAGIC);
-    out.extend_from_slice(&sequence.to_le_bytes());
-    out.extend_from_slice(&previous.width.to_le_bytes());
-    out.extend_from_slice(&previous.height.to_le_bytes());
-    out.extend_from_slice(&previous.tile_size.to_le_bytes());
-    out.push(previous.format);
-    out.push(flags);
-    out.extend_from_slice(&(tile_count as u32).to_le_bytes());
-    if flags & FLAG_COPIES != 0 {
-        let count = r.byte()? as usize;
-        if count > MAX_COPIES {
-            return Err(CompactError::Invalid("too many copy commands"));
+    /// The canonical message a compact one stands for, and its context.
+    fn expand(
+        &mut self,
+        wire: &[u8],
+        previous: &Context,
+        held: Option<&FrameChecksum>,
+    ) -> Result<(Unpacked, Context), CompactError> {
+        let mut r = Reader { bytes: wire, at: 1 };
+        let sequence = previous.sequence.wrapping_add(r.varint()?);
+        let capture_time_us = previous
+            .capture_time_us
+            .wrapping_add(unzigzag(r.varint()?) as u64);
+        let checksum = u64_at(r.take(8)?, 0);
+        let flags = r.byte()?;
+        if flags & FLAG_KEYFRAME != 0 {
+            return Err(CompactError::Invalid("a keyframe in compact form"));
         }
-        out.push(count as u8);
-        out.extend_from_slice(r.take(count * COPY_LEN)?);
-    }
-    let mut next_index = 0i64;
-    for _ in 0..tile_count {
-        let index = next_index
-            .checked_add(unzigzag(r.varint()?))
-            .filter(|i| (0..i64::from(u32::MAX)).contains(i))
-            .ok_or(CompactError::Invalid("tile index out of range"))?;
-        next_index = index + 1;
-        let code = r.byte()?;
-        let len = usize::try_from(r.varint()?).map_err(|_| CompactError::Truncated)?;
-        let payload = r.take(len)?;
-        out.extend_from_slice(&(index as u32).to_le_bytes());
-        out.push(code);
-        let patches = TileCodec::from_wire_code(code).is_some_and(|c| c.patches());
-        if patches {
-            if len < PATCH_HEADER_LEN - PATCH_SAVING {
-                return Err(CompactError::Invalid("patch header cut short"));
+        let grid = TileGrid::new(
+            previous.width,
+            previous.height,
+            u32::from(previous.tile_size),
+        )
+        .map_err(|_| CompactError::Invalid("the previous message's frame has no tile grid"))?;
+        let tile_count = r.varint()?;
+        if tile_count > grid.tile_count() as u64 {
+            return Err(CompactError::Invalid("more tiles than the frame has"));
+        }
+        // The tile hashes of the previous message's frame, if this viewer holds that frame.
+        let held = held
+            .filter(|h| *h.grid() == grid && h.value() == previous.checksum)
+            .map(FrameChecksum::hashes);
+        let context = Context {
+            sequence,
+            capture_time_us,
+            checksum,
+            ..*previous
+        };
+        let mut out = Vec::with_capacity(
+            wire.len() + FRAME_HEADER_LEN + UPDATE_HEADER_LEN + 21 * tile_count as usize,
+        );
+        out.extend_from_slice(&FRAME_MAGIC);
+        out.extend_from_slice(&sequence.to_le_bytes());
+        out.extend_from_slice(&capture_time_us.to_le_bytes());
+        out.extend_from_slice(&checksum.to_le_bytes());
+        out.extend_from_slice(&UPDATE_MAGIC);
+        out.extend_from_slice(&sequence.to_le_bytes());
+        out.extend_from_slice(&previous.width.to_le_bytes());
+        out.extend_from_slice(&previous.height.to_le_bytes());
+        out.extend_from_slice(&previous.tile_size.to_le_bytes());
+        out.push(previous.format);
+        out.push(flags);
+        out.extend_from_slice(&(tile_count as u32).to_le_bytes());
+        if flags & FLAG_COPIES != 0 {
+            let count = r.byte()? as usize;
+            if count > MAX_COPIES {
+                return Err(CompactError::Invalid("too many copy commands"));
             }
-            let canonical_len = u32::try_from(len + PATCH_SAVING)
-                .map_err(|_| CompactError::Invalid("payload too long"))?;
-            out.extend_from_slice(&canonical_len.to_le_bytes());
-            out.extend_from_slice(&payload[..8]);
-            for (i, &v) in payload[8..12].iter().enumerate() {
-                // x and y as they are; width and height less one.
-                let v = u16::from(v) + u16::from(i >= 2);
-                out.extend_from_slice(&v.to_le_bytes());
+            out.push(count as u8);
+            out.extend_from_slice(r.take(count * COPY_LEN)?);
+        }
+        let mut not_held = false;
+        let mut next_index = 0i64;
+        for _ in 0..tile_count {
+            let index = next_index
+                .checked_add(unzigzag(r.varint()?))
+                .filter(|i| (0..i64::from(u32::MAX)).contains(i))
+                .ok_or(CompactError::Invalid("tile index out of range"))?;
+            next_index = index + 1;
+            let wire_code = r.byte()?;
+            let code = wire_code & !BASE_LEFT_OUT;
+            let len = usize::try_from(r.varint()?).map_err(|_| CompactError::Truncated)?;
+            let mut payload = r.take(len)?;
+            out.extend_from_slice(&(index as u32).to_le_bytes());
+            out.push(code);
+            let len_at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            if TileCodec::from_wire_code(code).is_some_and(|c| c.patches()) {
+                if wire_code & BASE_LEFT_OUT != 0 {
+                    if flags & FLAG_COPIES != 0 {
+                        return Err(CompactError::Invalid("a base hash left out beside copies"));
+                    }
+                    if index >= grid.tile_count() as i64 {
+                        return Err(CompactError::Invalid("tile index out of range"));
+                    }
+                    let base = match held {
+                        Some(hashes) => hashes[index as usize],
+                        None => {
+                            not_held = true;
+                            0
+                        }
+                    };
+                    out.extend_from_slice(&base.to_le_bytes());
+                } else {
+                    let base = payload
+                        .get(..BASE_LEN)
+                        .ok_or(CompactError::Invalid("patch header cut short"))?;
+                    out.extend_from_slice(base);
+                    payload = &payload[BASE_LEN..];
+                }
+                let rect = payload
+                    .get(..4)
+                    .ok_or(CompactError::Invalid("patch header cut short"))?;
+                for (i, &v) in rect.iter().enumerate() {
+                    // x and y as they are; width and height less one.
+                    let v = u16::from(v) + u16::from(i >= 2);
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+                payload = &payload[4..];
+            } else if wire_code & BASE_LEFT_OUT != 0 {
+                return Err(CompactError::Invalid(
+                    "a base hash left out of a whole tile",
+                ));
             }
-            out.extend_from_slice(&payload[12..]);
-        } else {
-            let len = u32::try_from(len).map_err(|_| CompactError::Invalid("payload too long"))?;
-            out.extend_from_slice(&len.to_le_bytes());
+            if has_palette(code) {
+                match payload.first() {
+                    Some(&k) if k >= RECENT_PALETTE => {
+                        let colours = self
+                            .palettes
+                            .use_entry(usize::from(k - RECENT_PALETTE))
+                            .ok_or(CompactError::Invalid("no such recent palette"))?;
+                        out.push((colours.len() / BYTES_PER_PIXEL) as u8);
+                        out.extend_from_slice(colours);
+                        payload = &payload[1..];
+                    }
+                    _ => {
+                        let colours = palette_colours(payload)
+                            .ok_or(CompactError::Invalid("palette colours cut short"))?;
+                        self.palettes.add(colours);
+                    }
+                }
+            }
             out.extend_from_slice(payload);
+            let canonical_len = u32::try_from(out.len() - len_at - 4)
+                .map_err(|_| CompactError::Invalid("payload too long"))?;
+            out[len_at..len_at + 4].copy_from_slice(&canonical_len.to_le_bytes());
         }
+        if r.at != wire.len() {
+            return Err(CompactError::Invalid("bytes after the last tile record"));
+        }
+        Ok((
+            Unpacked {
+                message: out,
+                not_held,
+            },
+            context,
+        ))
     }
-    if r.at != wire.len() {
-        return Err(CompactError::Invalid("bytes after the last tile record"));
-    }
-    Ok((out, context))
 }
 
 #[cfg(test)]
@@ -411,11 +601,21 @@ mod tests {
 
     /// A frame message with the given update bytes behind its header.
     fn message(sequence: u64, time: u64, update: &[u8]) -> Vec<u8> {
+        framed(
+            sequence,
+            time,
+            sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            update,
+        )
+    }
+
+    /// A frame message of a frame with checksum `checksum`.
+    fn framed(sequence: u64, time: u64, checksum: u64, update: &[u8]) -> Vec<u8> {
         let mut m = Vec::new();
         FrameHeader {
             sequence,
             capture_time_us: time,
-            checksum: sequence.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            checksum,
         }
         .write(&mut m);
         m.extend_from_slice(update);
@@ -442,10 +642,22 @@ mod tests {
         assert_eq!(r.varint(), Err(CompactError::BadVarint));
     }
 
+    /// What a viewer makes of a wire message: the canonical one, which must be held.
+    fn unpack_held(
+        unpacker: &mut FrameUnpacker,
+        wire: &[u8],
+        held: Option<&FrameChecksum>,
+    ) -> Vec<u8> {
+        let unpacked = unpacker.unpack(wire.to_vec(), held).unwrap();
+        assert!(!unpacked.not_held);
+        unpacked.message
+    }
+
     /// Encodes a keyframe and deltas of a synthetic scene (as patches of the previous frame
-    /// or not), packs each, and checks the viewer gets the very same canonical bytes back;
-    /// returns the canonical and wire byte totals of the deltas.
-    fn round_trip(scene: Scene, with_patches: bool) -> (usize, usize) {
+    /// or not), packs each (given the frame's tile hashes, or none, which leaves every base
+    /// hash in), and checks the viewer, holding each frame in turn, gets the very same
+    /// canonical bytes back; returns the canonical and wire byte totals of the deltas.
+    fn round_trip(scene: Scene, with_patches: bool, give_hashes: bool) -> (usize, usize) {
         let (w, h) = (320, 200);
         let mut source = SyntheticSource::new(scene, w, h, PixelFormat::Bgra8).unwrap();
         let grid = TileGrid::new(w, h, 64).unwrap();
@@ -458,13 +670,13 @@ mod tests {
         let (mut canonical_bytes, mut wire_bytes) = (0, 0);
         for i in 0..40u64 {
             let mut update = Vec::new();
+            let before = sum.clone();
             if i == 0 {
                 encoder
                     .encode_keyframe(&source.frame(), &grid, i, &mut update)
                     .unwrap();
             } else {
                 let previous = source.frame_buffer().clone();
-                let before = sum.clone();
                 source.advance();
                 let mask = CpuDiff::single_threaded()
                     .diff(&grid, &previous.as_frame(), &source.frame(), None)
@@ -487,19 +699,21 @@ mod tests {
                     )
                     .unwrap();
             }
-            let sequence = i;
-            let canonical = message(sequence, 1_000_000 + i * 16_667, &update);
-            let wire = packer.pack(Arc::new(canonical.clone()));
+            let canonical = framed(i, 1_000_000 + i * 16_667, sum.value(), &update);
+            let hashes = if give_hashes { sum.hashes() } else { &[] };
+            let wire = packer.pack(Arc::new(canonical.clone()), hashes);
             if i == 0 {
                 assert_eq!(*wire, canonical, "a keyframe goes canonical");
-            } else {
-                assert_eq!(wire[0], COMPACT_TAG);
-                assert!(wire.len() < canonical.len());
-                assert!(wire.len() <= unpacker.compact_bound().unwrap());
-                canonical_bytes += canonical.len();
-                wire_bytes += wire.len();
+                assert_eq!(unpack_held(&mut unpacker, &wire, None), canonical);
+                continue;
             }
-            assert_eq!(unpacker.unpack(wire.to_vec()).unwrap(), canonical);
+            assert_eq!(wire[0], COMPACT_TAG);
+            assert!(wire.len() < canonical.len());
+            assert!(wire.len() <= unpacker.compact_bound().unwrap());
+            canonical_bytes += canonical.len();
+            wire_bytes += wire.len();
+            // The viewer holds the previous message's frame.
+            assert_eq!(unpack_held(&mut unpacker, &wire, Some(&before)), canonical);
         }
         (canonical_bytes, wire_bytes)
     }
@@ -513,16 +727,114 @@ mod tests {
             Scene::Idle,
         ] {
             for patches in [true, false] {
-                let (canonical, wire) = round_trip(scene, patches);
-                assert!(wire <= canonical, "{scene:?}: {wire} of {canonical} bytes");
+                for hashes in [true, false] {
+                    let (canonical, wire) = round_trip(scene, patches, hashes);
+                    assert!(wire <= canonical, "{scene:?}: {wire} of {canonical} bytes");
+                }
             }
         }
-        let (canonical, wire) = round_trip(Scene::Typing, true);
+        let (canonical, wire) = round_trip(Scene::Typing, true, true);
         // Typing's updates are mostly headers: the compact form must cut a good part.
         assert!(
-            wire * 10 < canonical * 8,
+            wire * 10 < canonical * 6,
             "typing: {wire} of {canonical} bytes"
         );
+        // Leaving base hashes out saves 8 bytes a patch: typing patches every update.
+        let (_, with_bases) = round_trip(Scene::Typing, true, false);
+        assert!(wire + 39 * 8 <= with_bases, "{wire} against {with_bases}");
+    }
+
+    /// A keyframe and one delta of a 128x64 frame (two tiles) that draws a two-colour "glyph"
+    /// in each tile, both framed with their frames' checksums, and the checksum of the
+    /// keyframe's frame (what the viewer holds after it).
+    fn typed_glyph() -> (Vec<u8>, Vec<u8>, FrameChecksum) {
+        let grid = TileGrid::new(128, 64, 64).unwrap();
+        // A background of many colours: no whole tile goes as a palette.
+        let mut frame = FrameBuffer::new(128, 64, PixelFormat::Bgra8).unwrap();
+        for (i, p) in frame.pixels_mut().chunks_exact_mut(4).enumerate() {
+            p.copy_from_slice(&[(i % 64 * 3) as u8, (i / 128 * 3) as u8, 40, 0xff]);
+        }
+        let all = DirtyMask::full(grid.tile_count());
+        let mut sum = FrameChecksum::new(grid);
+        sum.update_from_frame(&frame.as_frame(), &all);
+        let before = sum.clone();
+        let encoder = TileEncoder::single_threaded();
+        let mut key = Vec::new();
+        encoder
+            .encode_keyframe(&frame.as_frame(), &grid, 1, &mut key)
+            .unwrap();
+        let previous = frame.clone();
+        for y in 10..20 {
+            for x in (20..24).chain(84..88) {
+                let i = (y * 128 + x) * 4;
+                let ink = (x % 64 * 7 + y * y * 13) % 5 < 2;
+                frame.pixels_mut()[i..i + 4].copy_from_slice(&[0, 0, 0, 0xff].map(|v| {
+                    if ink {
+                        v
+                    } else {
+                        0xff
+                    }
+                }));
+            }
+        }
+        sum.update_from_frame(&frame.as_frame(), &all);
+        let base = PatchBase {
+            frame: previous.as_frame(),
+            hashes: before.hashes(),
+            held: &all,
+            copies: &[],
+        };
+        let mut delta = Vec::new();
+        let stats = encoder
+            .encode_delta(&frame.as_frame(), &grid, &all, Some(&base), 2, &mut delta)
+            .unwrap();
+        assert_eq!(
+            stats.palette_tiles, 2,
+            "the glyphs go as palette rects: {stats:?}"
+        );
+        (
+            framed(1, 0, before.value(), &key),
+            framed(2, 10, sum.value(), &delta),
+            before,
+        )
+    }
+
+    #[test]
+    fn a_glyph_leaves_out_its_base_hashes_and_repeated_colours() {
+        let (key, delta, held) = typed_glyph();
+        let mut packer = FramePacker::default();
+        packer.pack(Arc::new(key.clone()), held.hashes());
+        let wire = packer.pack(Arc::new(delta.clone()), &[]);
+        // Against the canonical form: the headers (13 bytes left of 56: tag, 1-byte steps,
+        // checksum, flags, count), two record headers (3 bytes left of 9 each), two base
+        // hashes, the second rect's two colours, and 4 bytes of each rectangle.
+        let saved = (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 13) + 2 * 6 + 2 * 8 + 8 + 2 * 4;
+        assert_eq!(wire.len() + saved, delta.len());
+        let mut unpacker = FrameUnpacker::default();
+        assert_eq!(unpack_held(&mut unpacker, &key, None), key);
+        assert_eq!(unpack_held(&mut unpacker, &wire, Some(&held)), delta);
+    }
+
+    #[test]
+    fn a_viewer_without_the_previous_frame_does_not_apply_what_left_bases_out() {
+        let (key, delta, held) = typed_glyph();
+        let mut packer = FramePacker::default();
+        packer.pack(Arc::new(key.clone()), held.hashes());
+        let wire = packer.pack(Arc::new(delta.clone()), &[]);
+        // No frame held, or another frame (a tile changed since the keyframe).
+        let mut other = held.clone();
+        let mut mask = DirtyMask::new(2);
+        mask.set(1);
+        let mut changed = FrameBuffer::new(128, 64, PixelFormat::Bgra8).unwrap();
+        changed.pixels_mut().fill(7);
+        other.update_from_frame(&changed.as_frame(), &mask);
+        for held in [None, Some(&other)] {
+            let mut unpacker = FrameUnpacker::default();
+            unpacker.unpack(key.clone(), None).unwrap();
+            let unpacked = unpacker.unpack(wire.to_vec(), held).unwrap();
+            assert!(unpacked.not_held);
+            assert_eq!(unpacked.message.len(), delta.len());
+        }
     }
 
     #[test]
@@ -546,9 +858,9 @@ mod tests {
                 )
                 .unwrap();
             let canonical = message(sequence, 0, &update);
-            let wire = packer.pack(Arc::new(canonical.clone()));
+            let wire = packer.pack(Arc::new(canonical.clone()), &[]);
             assert_eq!(*wire, canonical, "no previous message of this size");
-            assert_eq!(unpacker.unpack(wire.to_vec()).unwrap(), canonical);
+            assert_eq!(unpack_held(&mut unpacker, &wire, None), canonical);
         }
     }
 
@@ -575,9 +887,9 @@ mod tests {
             )
             .unwrap();
         for canonical in [message(1, 0, &keyframe), message(2, 0, &delta)] {
-            let wire = packer.pack(Arc::new(canonical.clone()));
+            let wire = packer.pack(Arc::new(canonical.clone()), &[]);
             assert_eq!(*wire, canonical);
-            assert_eq!(unpacker.unpack(wire.to_vec()).unwrap(), canonical);
+            assert_eq!(unpack_held(&mut unpacker, &wire, None), canonical);
         }
     }
 
@@ -585,11 +897,17 @@ mod tests {
     fn hostile_compact_messages_are_errors() {
         let mut unpacker = FrameUnpacker::default();
         assert_eq!(
-            unpacker.unpack(vec![COMPACT_TAG, 1, 0]),
+            unpacker.unpack(vec![COMPACT_TAG, 1, 0], None),
             Err(CompactError::NoContext)
         );
-        assert_eq!(unpacker.unpack(vec![7]), Err(CompactError::UnknownForm(7)));
-        assert_eq!(unpacker.unpack(Vec::new()), Err(CompactError::Truncated));
+        assert_eq!(
+            unpacker.unpack(vec![7], None),
+            Err(CompactError::UnknownForm(7))
+        );
+        assert_eq!(
+            unpacker.unpack(Vec::new(), None),
+            Err(CompactError::Truncated)
+        );
         // Establish a 128x128 frame of 64-pixel tiles (4 tiles).
         let frame = FrameBuffer::new(128, 128, PixelFormat::Bgra8).unwrap();
         let grid = TileGrid::new(128, 128, 64).unwrap();
@@ -597,7 +915,7 @@ mod tests {
         TileEncoder::single_threaded()
             .encode_keyframe(&frame.as_frame(), &grid, 1, &mut update)
             .unwrap();
-        unpacker.unpack(message(1, 0, &update)).unwrap();
+        unpacker.unpack(message(1, 0, &update), None).unwrap();
         let head = |flags: u8, tiles: u8| {
             let mut m = vec![COMPACT_TAG, 1, 0];
             m.extend_from_slice(&[0; 8]);
@@ -607,45 +925,77 @@ mod tests {
         };
         let mut keyframe = head(FLAG_KEYFRAME, 0);
         assert!(matches!(
-            unpacker.unpack(keyframe.clone()),
+            unpacker.unpack(keyframe.clone(), None),
             Err(CompactError::Invalid(_))
         ));
         keyframe[11] = 0;
-        assert!(unpacker.unpack(keyframe).is_ok(), "an empty delta is fine");
+        assert!(
+            unpacker.unpack(keyframe, None).is_ok(),
+            "an empty delta is fine"
+        );
         assert!(matches!(
-            unpacker.unpack(head(0, 5)),
+            unpacker.unpack(head(0, 5), None),
             Err(CompactError::Invalid("more tiles than the frame has"))
         ));
         // One record whose payload runs past the end.
         let mut cut = head(0, 1);
         cut.extend_from_slice(&[0, 1, 100, 1, 2, 3]);
-        assert_eq!(unpacker.unpack(cut), Err(CompactError::Truncated));
+        assert_eq!(unpacker.unpack(cut, None), Err(CompactError::Truncated));
         // A tile index below zero.
         let mut negative = head(0, 1);
         negative.extend_from_slice(&[1, 2, 4, 1, 2, 3, 4]);
         assert!(matches!(
-            unpacker.unpack(negative),
+            unpacker.unpack(negative, None),
             Err(CompactError::Invalid(_))
         ));
         // A patch too short for its header.
         let mut patch = head(0, 1);
         patch.extend_from_slice(&[0, 3, 2, 0, 0]);
         assert!(matches!(
-            unpacker.unpack(patch),
+            unpacker.unpack(patch, None),
             Err(CompactError::Invalid(_))
         ));
         // Too many copies.
         let mut copies = head(FLAG_COPIES, 0);
         copies.push(17);
         assert!(matches!(
-            unpacker.unpack(copies),
+            unpacker.unpack(copies, None),
             Err(CompactError::Invalid(_))
         ));
+        // A base hash left out of a whole tile, or beside copies.
+        let mut whole = head(0, 1);
+        whole.extend_from_slice(&[0, 1 | BASE_LEFT_OUT, 1, 0]);
+        assert_eq!(
+            unpacker.unpack(whole, None),
+            Err(CompactError::Invalid(
+                "a base hash left out of a whole tile"
+            ))
+        );
+        let mut copied = head(FLAG_COPIES, 1);
+        copied.push(0);
+        copied.extend_from_slice(&[0, 3 | BASE_LEFT_OUT, 5, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            unpacker.unpack(copied, None),
+            Err(CompactError::Invalid("a base hash left out beside copies"))
+        );
+        // A recent palette with none before, and colours cut short.
+        let mut repeat = head(0, 1);
+        repeat.extend_from_slice(&[0, 5, 2, RECENT_PALETTE, 0]);
+        assert_eq!(
+            unpacker.unpack(repeat, None),
+            Err(CompactError::Invalid("no such recent palette"))
+        );
+        let mut short = head(0, 1);
+        short.extend_from_slice(&[0, 5, 3, 2, 0, 0]);
+        assert_eq!(
+            unpacker.unpack(short, None),
+            Err(CompactError::Invalid("palette colours cut short"))
+        );
         // Trailing bytes.
         let mut trailing = head(0, 0);
         trailing.push(0);
         assert!(matches!(
-            unpacker.unpack(trailing),
+            unpacker.unpack(trailing, None),
             Err(CompactError::Invalid(_))
         ));
     }
@@ -654,11 +1004,13 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let mut unpacker = FrameUnpacker {
-                previous: Some(Context { sequence: 1, capture_time_us: 2, width: 256, height: 256, tile_size: 16, format: 0 }),
+                previous: Some(Context { sequence: 1, capture_time_us: 2, checksum: 3, width: 256, height: 256, tile_size: 16, format: 0 }),
+                palettes: RecentPalettes(vec![vec![1, 2, 3, 4]]),
             };
             let mut wire = vec![COMPACT_TAG];
             wire.extend_from_slice(&body);
-            if let Ok(canonical) = unpacker.unpack(wire) {
+            let held = FrameChecksum::new(TileGrid::new(256, 256, 16).unwrap());
+            if let Ok(Unpacked { message: canonical, .. }) = unpacker.unpack(wire, Some(&held)) {
                 // Whatever unpacks is a whole canonical message of the same frame.
                 proptest::prop_assert!(canonical.len() >= FRAME_HEADER_LEN + UPDATE_HEADER_LEN);
                 proptest::prop_assert_eq!(&canonical[..4], &FRAME_MAGIC[..]);
