@@ -429,7 +429,7 @@ impl FrameBuffer {
     }
 
     /// Copies the tiles of `mask` (a mask over `grid`, this frame's grid) from `src`, a frame
-    /// of the same size, band by band (in parallel for [`PARALLEL_MIN_TILES`] tiles or more).
+    /// of the same size, band by band (in parallel for `PARALLEL_MIN_TILES` tiles or more).
     pub fn copy_tiles_from(
         &mut self,
         src: &CpuFrame<'_>,

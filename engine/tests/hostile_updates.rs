@@ -758,6 +758,7 @@ proptest! {
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<Option<usize>>(),
         which in 0..4usize,
+        again in any::<bool>(),
     ) {
         use std::sync::Arc;
         use tessera_engine::stream::{split_frame_message, FrameHeader, FramePacker, FrameUnpacker, COMPACT_TAG};
@@ -786,7 +787,13 @@ proptest! {
         let seq = |update: &[u8]| u64::from_le_bytes(update[4..12].try_into().unwrap());
         let mut packer = FramePacker::default();
         let key = packer.pack(Arc::new(framed(seq(&key), held.value(), &key)), held.hashes());
-        let mut wire = packer.pack(Arc::new(framed(seq(&delta), 0, &delta)), &[]).to_vec();
+        // Sent twice, the second time its small blocks name the first time's.
+        let first = packer.pack(Arc::new(framed(seq(&delta), 0, &delta)), &[]).to_vec();
+        let mut wire = if again {
+            packer.pack(Arc::new(framed(seq(&delta), 0, &delta)), &[]).to_vec()
+        } else {
+            first.clone()
+        };
         prop_assert_eq!(wire[0], COMPACT_TAG);
         for (at, byte) in flips {
             let i = 1 + at % (wire.len() - 1);
@@ -797,6 +804,13 @@ proptest! {
         }
         let mut unpacker = FrameUnpacker::default();
         prop_assert!(!unpacker.unpack(key.to_vec(), None).unwrap().not_held);
+        let mut before = before;
+        if again {
+            let unpacked = unpacker.unpack(first, Some(&held)).unwrap();
+            prop_assert!(!unpacked.not_held);
+            c.apply(split_frame_message(&unpacked.message).unwrap().1).unwrap();
+            before = c.frame().unwrap().clone();
+        }
         if let Ok(unpacked) = unpacker.unpack(wire, Some(&held)) {
             let (_, update) = split_frame_message(&unpacked.message).unwrap();
             if !unpacked.not_held && c.apply(update).is_err() {

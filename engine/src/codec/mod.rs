@@ -19,6 +19,7 @@ mod update;
 pub use copy::{apply_copies, hash_rect, CopyRect, CopyUndo, COPY_LEN, MAX_COPIES};
 pub use decode::{DecodedTile, DecodedTiles};
 pub use encode::{EncodeError, EncodeStats, PatchBase, TileEncoder};
+pub(crate) use palette::index_bytes;
 pub use palette::{PaletteError, MAX_PALETTE_COLOURS};
 pub use tile_cache::{CacheModel, TileCache, MAX_TILE_CACHE_BYTES, TILE_CACHE_BYTES};
 pub use update::{

@@ -9,7 +9,7 @@ use crate::{CopyRect, CpuFrame, DirtyMask, Rect, TileGrid};
 const SKIP_FRAMES: u32 = 15;
 
 /// Finds scrolls on every frame and moves on every frame but those whose dirty area is the one
-/// where the last move search failed (at most [`SKIP_FRAMES`] in a row).
+/// where the last move search failed (at most `SKIP_FRAMES` in a row).
 #[derive(Clone, Debug, Default)]
 pub struct CopyDetector {
     /// The dirty area where the last move search found nothing, and the frames skipped since.

@@ -15,7 +15,7 @@ pub struct FrameHeader {
     pub sequence: u64,
     /// When the frame was captured, in microseconds of the sender's clock.
     pub capture_time_us: u64,
-    /// [`crate::FrameChecksum`] of the whole frame after this update.
+    /// [`crate::stream::FrameChecksum`] of the whole frame after this update.
     pub checksum: u64,
 }
 

@@ -17,7 +17,7 @@
 //! | flags | 1 | the update's flags (never a keyframe) |
 //! | tile count | varint | |
 //! | copies | | with flag bit 1: as in the update message |
-//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out), payload length varint, payload |
+//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out; bits 6 and 5: how a small block travels), payload length varint, payload |
 //!
 //! Width, height, tile size and format are the previous message's. Payloads are as in the update
 //! message, except:
@@ -31,15 +31,24 @@
 //!   patch of a tile it does not hold;
 //! - a palette body (codecs 5, 6) whose colours are those of one of the 8 palette bodies of
 //!   compact messages (since the last canonical one) used most recently gives `0x80 + k` for
-//!   the `k`-th most recent as its count, and no colours.
+//!   the `k`-th most recent as its count, and no colours;
+//! - an lz4 block that decompresses to at most 1 KiB travels as a reference to an equal recent
+//!   block, or compressed against the ones before it (`block_history.rs`).
 //!
 //! Both ends see every message in the same order (a viewer reads each one, applied or not), so
 //! the previous message is the same on both.
 
+mod block_history;
+mod recent_palettes;
+
 use super::frame_message::{frame_message_bound, FRAME_HEADER_LEN, FRAME_MAGIC};
 use super::FrameChecksum;
-use crate::codec::{COPY_LEN, MAX_COPIES, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN};
+use crate::codec::{
+    index_bytes, COPY_LEN, MAX_COPIES, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
+};
 use crate::{TileCodec, TileGrid, BYTES_PER_PIXEL, MAX_PALETTE_COLOURS, UPDATE_MAGIC};
+use block_history::{BlockForm, BlockHistory, MAX_SMALL_BLOCK};
+use recent_palettes::RecentPalettes;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -52,52 +61,15 @@ const FLAG_COPIES: u8 = 2;
 const BASE_LEN: usize = 8;
 /// In a compact record's codec byte: the patch's base hash is left out.
 const BASE_LEFT_OUT: u8 = 0x80;
+/// In a compact record's codec byte: the small lz4 block is compressed against the history.
+const HISTORY_FORM: u8 = 0x40;
+/// In a compact record's codec byte: the small lz4 block is one byte naming a recent one.
+const REPEAT_FORM: u8 = 0x20;
+/// The codec byte's bits that are not the codec.
+const CODE_FLAGS: u8 = BASE_LEFT_OUT | HISTORY_FORM | REPEAT_FORM;
 /// A compact palette body's count byte at or above this: the colours of a recent palette body,
 /// `RECENT_PALETTE + k` for the `k`-th most recently used.
 const RECENT_PALETTE: u8 = 0x80;
-/// How many palettes both ends keep.
-const RECENT_PALETTES: usize = 8;
-
-/// The colours of the palette bodies of compact messages since the last canonical message,
-/// most recently used first; both ends keep the same list.
-#[derive(Default)]
-struct RecentPalettes(Vec<Vec<u8>>);
-
-impl RecentPalettes {
-    /// Where `colours` are in the list, if they are.
-    fn find(&self, colours: &[u8]) -> Option<usize> {
-        self.0.iter().position(|c| c == colours)
-    }
-
-    /// Moves entry `k` to the front and returns its colours.
-    fn use_entry(&mut self, k: usize) -> Option<&[u8]> {
-        if k >= self.0.len() {
-            return None;
-        }
-        let colours = self.0.remove(k);
-        self.0.insert(0, colours);
-        Some(&self.0[0])
-    }
-
-    /// Puts new `colours` at the front (any equal entry moves there).
-    fn add(&mut self, colours: &[u8]) {
-        match self.find(colours) {
-            Some(k) => {
-                self.use_entry(k);
-            }
-            None => {
-                if self.0.len() == RECENT_PALETTES {
-                    self.0.pop();
-                }
-                self.0.insert(0, colours.to_vec());
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.0.clear();
-    }
-}
 
 /// What a message declared that the next compact one leaves out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +195,19 @@ fn has_palette(code: u8) -> bool {
     )
 }
 
+/// Bytes the lz4 block of a record decompresses to: a `width` x `height` block of pixels (whole
+/// tile, patch or rect) or of palette indices (for `colours` colours); none for codecs without
+/// one.
+fn block_size(code: u8, width: usize, height: usize, colours: usize) -> Option<usize> {
+    match TileCodec::from_wire_code(code)? {
+        TileCodec::Lz4 | TileCodec::Patch | TileCodec::Rect => {
+            Some(width * height * BYTES_PER_PIXEL)
+        }
+        TileCodec::Palette | TileCodec::PaletteRect => Some(index_bytes(width, height, colours)),
+        TileCodec::Raw | TileCodec::Solid | TileCodec::Cached => None,
+    }
+}
+
 /// The colours of a palette body, if it has a valid count and holds them all.
 fn palette_colours(body: &[u8]) -> Option<&[u8]> {
     let count = usize::from(*body.first()?);
@@ -239,6 +224,8 @@ pub struct FramePacker {
     /// The tile hashes of the previous message's frame.
     previous_hashes: Vec<u64>,
     palettes: RecentPalettes,
+    history: BlockHistory,
+    block: Vec<u8>,
 }
 
 impl FramePacker {
@@ -251,6 +238,7 @@ impl FramePacker {
         self.previous_hashes.extend_from_slice(hashes);
         if packed.first() != Some(&COMPACT_TAG) {
             self.palettes.clear();
+            self.history.clear();
         }
         packed
     }
@@ -287,6 +275,7 @@ impl FramePacker {
     /// canonical, for the viewer to refuse).
     fn compact(&mut self, parts: &Canonical<'_>, previous: &Context) -> Option<Vec<u8>> {
         let c = &parts.context;
+        let grid = TileGrid::new(c.width, c.height, u32::from(c.tile_size)).ok()?;
         let mut out = Vec::with_capacity(32 + parts.copies.len() + parts.records.len());
         out.push(COMPACT_TAG);
         put_varint(&mut out, c.sequence.wrapping_sub(previous.sequence));
@@ -316,6 +305,8 @@ impl FramePacker {
             next_index = i64::from(index) + 1;
             head.clear();
             let mut body = payload;
+            // The size of the pixels the record's lz4 block stands for, if it has one.
+            let (block_width, block_height);
             if TileCodec::from_wire_code(code).is_some_and(|c| c.patches()) {
                 if len < PATCH_HEADER_LEN {
                     return None;
@@ -333,17 +324,42 @@ impl FramePacker {
                 }
                 head.extend_from_slice(&[x as u8, y as u8, (w - 1) as u8, (h - 1) as u8]);
                 body = &payload[PATCH_HEADER_LEN..];
+                (block_width, block_height) = (usize::from(w), usize::from(h));
+            } else {
+                let tile = (index as usize) < grid.tile_count();
+                let r = grid.tile_rect(if tile { index as usize } else { 0 });
+                (block_width, block_height) = (r.width as usize, r.height as usize);
             }
+            let mut colours = 0;
             if has_palette(code & !BASE_LEFT_OUT) {
-                let colours = palette_colours(body)?;
-                match self.palettes.find(colours) {
+                let palette = palette_colours(body)?;
+                colours = palette.len() / BYTES_PER_PIXEL;
+                match self.palettes.find(palette) {
                     Some(k) => {
                         self.palettes.use_entry(k);
                         head.push(RECENT_PALETTE + k as u8);
-                        body = &body[1 + colours.len()..];
                     }
-                    None => self.palettes.add(colours),
+                    None => {
+                        self.palettes.add(palette);
+                        head.extend_from_slice(&body[..1 + palette.len()]);
+                    }
                 }
+                body = &body[1 + palette.len()..];
+            }
+            let small = block_size(code & !BASE_LEFT_OUT, block_width, block_height, colours)
+                .filter(|&size| size <= MAX_SMALL_BLOCK);
+            if let Some(size) = small {
+                // An index past the grid is refused by the viewer: leave it canonical.
+                if index as usize >= grid.tile_count() {
+                    return None;
+                }
+                self.block.clear();
+                code |= match self.history.pack(body, size, &mut self.block).ok()? {
+                    BlockForm::Plain => 0,
+                    BlockForm::History => HISTORY_FORM,
+                    BlockForm::Repeat => REPEAT_FORM,
+                };
+                body = &self.block;
             }
             out.push(code);
             put_varint(&mut out, (head.len() + body.len()) as u64);
@@ -360,6 +376,7 @@ impl FramePacker {
 pub struct FrameUnpacker {
     previous: Option<Context>,
     palettes: RecentPalettes,
+    history: BlockHistory,
 }
 
 /// A cursor over a compact message.
@@ -431,6 +448,7 @@ impl FrameUnpacker {
                 // the connection, so no compact message follows one.
                 self.previous = canonical(&wire).map(|c| c.context);
                 self.palettes.clear();
+                self.history.clear();
                 Ok(Unpacked {
                     message: wire,
                     not_held: false,
@@ -510,13 +528,14 @@ impl FrameUnpacker {
                 .ok_or(CompactError::Invalid("tile index out of range"))?;
             next_index = index + 1;
             let wire_code = r.byte()?;
-            let code = wire_code & !BASE_LEFT_OUT;
+            let code = wire_code & !CODE_FLAGS;
             let len = usize::try_from(r.varint()?).map_err(|_| CompactError::Truncated)?;
             let mut payload = r.take(len)?;
             out.extend_from_slice(&(index as u32).to_le_bytes());
             out.push(code);
             let len_at = out.len();
             out.extend_from_slice(&[0; 4]);
+            let (block_width, block_height);
             if TileCodec::from_wire_code(code).is_some_and(|c| c.patches()) {
                 if wire_code & BASE_LEFT_OUT != 0 {
                     if flags & FLAG_COPIES != 0 {
@@ -548,31 +567,64 @@ impl FrameUnpacker {
                     let v = u16::from(v) + u16::from(i >= 2);
                     out.extend_from_slice(&v.to_le_bytes());
                 }
+                (block_width, block_height) = (usize::from(rect[2]) + 1, usize::from(rect[3]) + 1);
                 payload = &payload[4..];
             } else if wire_code & BASE_LEFT_OUT != 0 {
                 return Err(CompactError::Invalid(
                     "a base hash left out of a whole tile",
                 ));
+            } else {
+                let tile = index < grid.tile_count() as i64;
+                let r = grid.tile_rect(if tile { index as usize } else { 0 });
+                (block_width, block_height) = (r.width as usize, r.height as usize);
             }
+            let mut colours = 0;
             if has_palette(code) {
                 match payload.first() {
                     Some(&k) if k >= RECENT_PALETTE => {
-                        let colours = self
+                        let palette = self
                             .palettes
                             .use_entry(usize::from(k - RECENT_PALETTE))
                             .ok_or(CompactError::Invalid("no such recent palette"))?;
-                        out.push((colours.len() / BYTES_PER_PIXEL) as u8);
-                        out.extend_from_slice(colours);
+                        colours = palette.len() / BYTES_PER_PIXEL;
+                        out.push(colours as u8);
+                        out.extend_from_slice(palette);
                         payload = &payload[1..];
                     }
                     _ => {
-                        let colours = palette_colours(payload)
+                        let palette = palette_colours(payload)
                             .ok_or(CompactError::Invalid("palette colours cut short"))?;
-                        self.palettes.add(colours);
+                        self.palettes.add(palette);
+                        colours = palette.len() / BYTES_PER_PIXEL;
+                        out.extend_from_slice(&payload[..1 + palette.len()]);
+                        payload = &payload[1 + palette.len()..];
                     }
                 }
             }
-            out.extend_from_slice(payload);
+            let small = block_size(code, block_width, block_height, colours)
+                .filter(|&size| size <= MAX_SMALL_BLOCK);
+            match small {
+                Some(size) => {
+                    if index >= grid.tile_count() as i64 {
+                        return Err(CompactError::Invalid("tile index out of range"));
+                    }
+                    let form = match wire_code & (HISTORY_FORM | REPEAT_FORM) {
+                        0 => BlockForm::Plain,
+                        HISTORY_FORM => BlockForm::History,
+                        REPEAT_FORM => BlockForm::Repeat,
+                        _ => return Err(CompactError::Invalid("two forms of one block")),
+                    };
+                    self.history
+                        .unpack(payload, size, form, &mut out)
+                        .map_err(|_| CompactError::Invalid("a small block does not decompress"))?;
+                }
+                None if wire_code & (HISTORY_FORM | REPEAT_FORM) != 0 => {
+                    return Err(CompactError::Invalid(
+                        "history form on a block that is not small",
+                    ));
+                }
+                None => out.extend_from_slice(payload),
+            }
             let canonical_len = u32::try_from(out.len() - len_at - 4)
                 .map_err(|_| CompactError::Invalid("payload too long"))?;
             out[len_at..len_at + 4].copy_from_slice(&canonical_len.to_le_bytes());
@@ -800,15 +852,18 @@ mod tests {
     }
 
     #[test]
-    fn a_glyph_leaves_out_its_base_hashes_and_repeated_colours() {
+    fn a_glyph_leaves_out_its_base_hashes_repeated_colours_and_repeated_indices() {
         let (key, delta, held) = typed_glyph();
         let mut packer = FramePacker::default();
         packer.pack(Arc::new(key.clone()), held.hashes());
         let wire = packer.pack(Arc::new(delta.clone()), &[]);
         // Against the canonical form: the headers (13 bytes left of 56: tag, 1-byte steps,
         // checksum, flags, count), two record headers (3 bytes left of 9 each), two base
-        // hashes, the second rect's two colours, and 4 bytes of each rectangle.
-        let saved = (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 13) + 2 * 6 + 2 * 8 + 8 + 2 * 4;
+        // hashes, the second rect's two colours, 4 bytes of each rectangle, and the second
+        // rect's index block (the first one's again: 11 bytes of lz4, 10 of them literals)
+        // but for the one byte that names it.
+        let saved =
+            (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 13) + 2 * 6 + 2 * 8 + 8 + 2 * 4 + (11 - 1);
         assert_eq!(wire.len() + saved, delta.len());
         let mut unpacker = FrameUnpacker::default();
         assert_eq!(unpack_held(&mut unpacker, &key, None), key);
@@ -1005,10 +1060,12 @@ mod tests {
         fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let mut unpacker = FrameUnpacker {
                 previous: Some(Context { sequence: 1, capture_time_us: 2, checksum: 3, width: 256, height: 256, tile_size: 16, format: 0 }),
-                palettes: RecentPalettes(vec![vec![1, 2, 3, 4]]),
+                palettes: RecentPalettes::default(),
+                history: BlockHistory::default(),
             };
             let mut wire = vec![COMPACT_TAG];
             wire.extend_from_slice(&body);
+            unpacker.palettes.add(&[1, 2, 3, 4]);
             let held = FrameChecksum::new(TileGrid::new(256, 256, 16).unwrap());
             if let Ok(Unpacked { message: canonical, .. }) = unpacker.unpack(wire, Some(&held)) {
                 // Whatever unpacks is a whole canonical message of the same frame.
