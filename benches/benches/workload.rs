@@ -73,6 +73,8 @@ struct Row {
     kb_per_s: f64,
     sender_cpu: f64,
     mismatches: u64,
+    /// Updates the viewer could not apply (it asked for a keyframe instead).
+    unapplied: u64,
 }
 
 /// Shares `source` with `codecs` from a child process for `warmup + seconds`, measuring over
@@ -115,6 +117,7 @@ fn measure(source: &str, codecs: &str, warmup: f64, seconds: f64) -> Row {
             kb_per_s: (b1 - b0) as f64 / seconds / 1000.0,
             sender_cpu: (c1 - c0) / seconds,
             mismatches: report.stats.checksum_mismatches,
+            unapplied: report.stats.unapplied_updates,
         }
     })
 }
@@ -265,6 +268,12 @@ fn print_row(workload: &str, codecs: &str, r: &Row) {
         "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.3} | {} |",
         r.updates_per_s, r.bytes_per_update, r.kb_per_s, r.sender_cpu, r.mismatches
     );
+    if r.unapplied > 0 {
+        eprintln!(
+            "workload: {workload} {codecs}: the viewer refused {} updates",
+            r.unapplied
+        );
+    }
 }
 
 fn main() {
@@ -288,6 +297,7 @@ fn main() {
         let _typing = start_workload(&x.display, "typing");
         let r = measure(&source, ALL_CODECS, 1.0, 1.0);
         assert_eq!(r.mismatches, 0);
+        assert_eq!(r.unapplied, 0, "the viewer refused an update");
         assert!(r.updates_per_s > 0.0, "no updates while typing");
         println!(
             "workload: test run ok ({:.0} B/update while typing)",
