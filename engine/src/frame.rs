@@ -122,11 +122,11 @@ pub enum FrameError {
     BufferTooSmall { len: usize, needed: usize },
 }
 
-/// Checks a frame's dimensions and returns the bytes one row of pixels takes.
 /// Below this many tiles, per-tile work stays on the calling thread: handing it to rayon's
 /// pool (waking workers, which then spin before they sleep) costs more than the work.
 pub const PARALLEL_MIN_TILES: usize = 16;
 
+/// Checks a frame's dimensions and returns the bytes one row of pixels takes.
 pub fn check_dimensions(width: u32, height: u32) -> Result<usize, FrameError> {
     if width == 0 || height == 0 {
         return Err(FrameError::Empty { width, height });

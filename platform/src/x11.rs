@@ -14,6 +14,15 @@ use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOr
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
+/// The part at non-negative coordinates of a `width` x `height` rectangle at `x`, `y` (X
+/// rectangles may start left of or above the screen).
+fn clamped_rect(x: i32, y: i32, width: u16, height: u16) -> Rect {
+    let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
+    let x1 = (x + i32::from(width)).max(0) as u32;
+    let y1 = (y + i32::from(height)).max(0) as u32;
+    Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+}
+
 fn failed(e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Failed(e.to_string())
 }
@@ -192,13 +201,7 @@ impl X11Capture {
             return Ok(None);
         };
         let (x, y) = (i32::from(at.dst_x), i32::from(at.dst_y));
-        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
-        let x1 = (x + i32::from(geometry.width)).max(0) as u32;
-        let y1 = (y + i32::from(geometry.height)).max(0) as u32;
-        Ok(
-            Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
-                .intersection(&self.screen()),
-        )
+        Ok(clamped_rect(x, y, geometry.width, geometry.height).intersection(&self.screen()))
     }
 
     /// The viewable windows with a title: top-level ones, or their titled child when a window
@@ -268,9 +271,6 @@ impl X11Capture {
 }
 
 impl X11Capture {
-    /// Draws the pointer (XFixes' image, premultiplied ARGB) over the grabbed screen, and
-    /// reports where it was and is as damage when it moved or changed shape: pointer motion
-    /// alone damages nothing on the server.
     /// The pointer's image and where it is now.
     fn cursor_image(&self) -> Result<GetCursorImageReply, CaptureError> {
         self.conn
@@ -284,14 +284,14 @@ impl X11Capture {
     fn cursor_place(&self, image: &GetCursorImageReply) -> Option<(Rect, u32)> {
         let x = i32::from(image.x) - i32::from(image.xhot);
         let y = i32::from(image.y) - i32::from(image.yhot);
-        let (x0, y0) = (x.max(0) as u32, y.max(0) as u32);
-        let x1 = (x + i32::from(image.width)).max(0) as u32;
-        let y1 = (y + i32::from(image.height)).max(0) as u32;
-        Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+        clamped_rect(x, y, image.width, image.height)
             .intersection(&self.screen())
             .map(|r| (r, image.cursor_serial))
     }
 
+    /// Draws the pointer (XFixes' image, premultiplied ARGB) over the grabbed screen, and
+    /// reports where it was and is as damage when it moved or changed shape: pointer motion
+    /// alone damages nothing on the server.
     fn draw_cursor(&mut self, view: Rect, image: &GetCursorImageReply) -> Result<(), CaptureError> {
         let (w, h) = (u32::from(image.width), u32::from(image.height));
         if image.cursor_image.len() != w as usize * h as usize {
@@ -405,10 +405,7 @@ impl Capture for X11Capture {
             .map_err(failed)?;
         let region = region.reply().map_err(failed)?;
         for r in region.rectangles {
-            let (x0, y0) = (i32::from(r.x).max(0) as u32, i32::from(r.y).max(0) as u32);
-            let x1 = (i32::from(r.x) + i32::from(r.width)).max(0) as u32;
-            let y1 = (i32::from(r.y) + i32::from(r.height)).max(0) as u32;
-            let damaged = Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0));
+            let damaged = clamped_rect(i32::from(r.x), i32::from(r.y), r.width, r.height);
             if let Some(c) = damaged.intersection(&view) {
                 self.rects
                     .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));

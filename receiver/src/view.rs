@@ -358,9 +358,10 @@ async fn receive(
 }
 
 /// Reads one frame message and returns it in canonical form, with the bytes it took on the
-/// wire and whether it came compact. `held` is the checksum of the frame this viewer holds. A canonical message: the frame and update headers first, then no more than the
-/// declared frame size (checked against our limits) allows. A compact one: no more than the
-/// previous message's frame size allows.
+/// wire and whether it came compact. `held` is the checksum of the frame this viewer holds. A
+/// canonical message: the frame and update headers first, then no more than the declared frame
+/// size (checked against our limits) allows. A compact one: no more than the previous
+/// message's frame size allows.
 async fn read_frame_message(
     stream: &mut quinn::RecvStream,
     limits: &DecodeLimits,

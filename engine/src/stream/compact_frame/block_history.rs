@@ -20,6 +20,8 @@ pub(super) const WINDOW: usize = 4096;
 /// How many recent blocks both ends keep.
 pub(super) const RECENT_BLOCKS: usize = 32;
 
+use super::recent::Recent;
+
 /// How a small block travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum BlockForm {
@@ -35,7 +37,7 @@ pub(super) enum BlockForm {
 #[derive(Default)]
 pub(super) struct BlockHistory {
     bytes: Vec<u8>,
-    recent: Vec<Vec<u8>>,
+    recent: Recent<RECENT_BLOCKS>,
     block: Vec<u8>,
 }
 
@@ -57,9 +59,10 @@ impl BlockHistory {
             Ok(n) if n == size => {}
             _ => return Err(BadBlock),
         }
-        let form = match self.recent.iter().position(|b| *b == self.block) {
+        let form = match self.recent.find(&self.block) {
             Some(k) => {
                 out.push(k as u8);
+                self.recent.use_entry(k);
                 BlockForm::Repeat
             }
             None => {
@@ -72,14 +75,16 @@ impl BlockHistory {
                     dictionary,
                 )
                 .map_err(|_| BadBlock)?;
-                if n < block.len() {
+                let form = if n < block.len() {
                     out.truncate(at + n);
                     BlockForm::History
                 } else {
                     out.truncate(at);
                     out.extend_from_slice(block);
                     BlockForm::Plain
-                }
+                };
+                self.recent.add(&self.block);
+                form
             }
         };
         self.remember();
@@ -107,6 +112,7 @@ impl BlockHistory {
                 }
                 self.block.clear();
                 self.block.extend_from_slice(recent);
+                self.recent.use_entry(usize::from(*k));
             }
             BlockForm::History | BlockForm::Plain => {
                 self.block.resize(size, 0);
@@ -130,6 +136,9 @@ impl BlockHistory {
                 .map_err(|_| BadBlock)?;
             out.truncate(at + n);
         }
+        if form != BlockForm::Repeat {
+            self.recent.add(&self.block);
+        }
         self.remember();
         Ok(())
     }
@@ -140,20 +149,8 @@ impl BlockHistory {
         self.recent.clear();
     }
 
-    /// Makes the scratch block the most recent one and adds it to the history.
+    /// Adds the scratch block to the history.
     fn remember(&mut self) {
-        match self.recent.iter().position(|b| *b == self.block) {
-            Some(k) => {
-                let block = self.recent.remove(k);
-                self.recent.insert(0, block);
-            }
-            None => {
-                if self.recent.len() == RECENT_BLOCKS {
-                    self.recent.pop();
-                }
-                self.recent.insert(0, self.block.clone());
-            }
-        }
         self.bytes.extend_from_slice(&self.block);
         // Keep the window, dropping what is older only now and then.
         if self.bytes.len() > 4 * WINDOW {

@@ -39,7 +39,7 @@
 //! the previous message is the same on both.
 
 mod block_history;
-mod recent_palettes;
+mod recent;
 
 use super::frame_message::{frame_message_bound, FRAME_HEADER_LEN, FRAME_MAGIC};
 use super::FrameChecksum;
@@ -48,7 +48,12 @@ use crate::codec::{
 };
 use crate::{TileCodec, TileGrid, BYTES_PER_PIXEL, MAX_PALETTE_COLOURS, UPDATE_MAGIC};
 use block_history::{BlockForm, BlockHistory, MAX_SMALL_BLOCK};
-use recent_palettes::RecentPalettes;
+use recent::Recent;
+
+/// How many palettes both ends keep.
+const RECENT_PALETTES: usize = 8;
+/// The colours of the palette bodies of compact messages since the last canonical message.
+type RecentPalettes = Recent<RECENT_PALETTES>;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -297,6 +302,10 @@ impl FramePacker {
                 return None;
             }
             let index = u32_at(records, 0);
+            // An index past the grid is refused by the viewer: leave the message canonical.
+            if index as usize >= grid.tile_count() {
+                return None;
+            }
             let mut code = records[4];
             let len = u32_at(records, 5) as usize;
             let payload = records.get(TILE_HEADER_LEN..TILE_HEADER_LEN + len)?;
@@ -326,8 +335,7 @@ impl FramePacker {
                 body = &payload[PATCH_HEADER_LEN..];
                 (block_width, block_height) = (usize::from(w), usize::from(h));
             } else {
-                let tile = (index as usize) < grid.tile_count();
-                let r = grid.tile_rect(if tile { index as usize } else { 0 });
+                let r = grid.tile_rect(index as usize);
                 (block_width, block_height) = (r.width as usize, r.height as usize);
             }
             let mut colours = 0;
@@ -349,10 +357,6 @@ impl FramePacker {
             let small = block_size(code & !BASE_LEFT_OUT, block_width, block_height, colours)
                 .filter(|&size| size <= MAX_SMALL_BLOCK);
             if let Some(size) = small {
-                // An index past the grid is refused by the viewer: leave it canonical.
-                if index as usize >= grid.tile_count() {
-                    return None;
-                }
                 self.block.clear();
                 code |= match self.history.pack(body, size, &mut self.block).ok()? {
                     BlockForm::Plain => 0,
@@ -524,7 +528,7 @@ impl FrameUnpacker {
         for _ in 0..tile_count {
             let index = next_index
                 .checked_add(unzigzag(r.varint()?))
-                .filter(|i| (0..i64::from(u32::MAX)).contains(i))
+                .filter(|&i| (0..grid.tile_count() as i64).contains(&i))
                 .ok_or(CompactError::Invalid("tile index out of range"))?;
             next_index = index + 1;
             let wire_code = r.byte()?;
@@ -540,9 +544,6 @@ impl FrameUnpacker {
                 if wire_code & BASE_LEFT_OUT != 0 {
                     if flags & FLAG_COPIES != 0 {
                         return Err(CompactError::Invalid("a base hash left out beside copies"));
-                    }
-                    if index >= grid.tile_count() as i64 {
-                        return Err(CompactError::Invalid("tile index out of range"));
                     }
                     let base = match held {
                         Some(hashes) => hashes[index as usize],
@@ -574,8 +575,7 @@ impl FrameUnpacker {
                     "a base hash left out of a whole tile",
                 ));
             } else {
-                let tile = index < grid.tile_count() as i64;
-                let r = grid.tile_rect(if tile { index as usize } else { 0 });
+                let r = grid.tile_rect(index as usize);
                 (block_width, block_height) = (r.width as usize, r.height as usize);
             }
             let mut colours = 0;
@@ -605,9 +605,6 @@ impl FrameUnpacker {
                 .filter(|&size| size <= MAX_SMALL_BLOCK);
             match small {
                 Some(size) => {
-                    if index >= grid.tile_count() as i64 {
-                        return Err(CompactError::Invalid("tile index out of range"));
-                    }
                     let form = match wire_code & (HISTORY_FORM | REPEAT_FORM) {
                         0 => BlockForm::Plain,
                         HISTORY_FORM => BlockForm::History,
