@@ -7,7 +7,7 @@
 //! superset of what changed since the previous grab. A size change, or a frame whose damage is
 //! unknown, makes the damage unknown (compare everything).
 
-use crate::CaptureError;
+use crate::{CaptureError, ChangeSignal};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 use tessera_engine::Rect;
@@ -30,6 +30,8 @@ struct Pending {
 pub(crate) struct FrameSlot {
     pending: Mutex<Pending>,
     arrived: Condvar,
+    /// Told of every frame and failure, once the capture is watched.
+    signal: Mutex<Option<ChangeSignal>>,
 }
 
 /// The frame a grab took: tightly packed 4-byte pixels, `width * 4` bytes a row.
@@ -57,6 +59,27 @@ impl TakenFrame {
 }
 
 impl FrameSlot {
+    /// Calls `signal` after every frame put and every failure from now on.
+    pub fn watch(&self, signal: ChangeSignal) {
+        *self.signal.lock().unwrap_or_else(|e| e.into_inner()) = Some(signal);
+    }
+
+    /// The signal [`Self::watch`] set, for a slot that replaces this one.
+    pub fn watcher(&self) -> Option<ChangeSignal> {
+        self.signal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Wakes a take waiting for a frame, and the watcher.
+    fn announce(&self) {
+        self.arrived.notify_all();
+        if let Some(signal) = self.watcher() {
+            signal();
+        }
+    }
+
     /// A grab: the newest frame if one came, else the frame stays and nothing is damaged (the
     /// OS sends frames only on change, so nothing new is a still screen).
     pub fn grab_into(&self, frame: &mut TakenFrame) -> Result<(), CaptureError> {
@@ -93,14 +116,16 @@ impl FrameSlot {
         pending.pixels.clear();
         fill(&mut pending.pixels);
         pending.fresh = true;
-        self.arrived.notify_all();
+        drop(pending);
+        self.announce();
     }
 
     /// The capture ended (the window closed, the stream stopped): the next take fails with `why`.
     pub fn fail(&self, why: String) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.failed = Some(why);
-        self.arrived.notify_all();
+        drop(pending);
+        self.announce();
     }
 
     /// Moves the newest frame into `frame` if one arrives within `wait`, and returns whether one
@@ -237,6 +262,28 @@ mod tests {
         let err = slot.take(Duration::from_secs(30), &mut frame).unwrap_err();
         assert!(err.to_string().contains("the window closed"), "{err}");
         thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_watched_slot_signals_each_frame_and_failure_and_a_replacement_keeps_the_signal() {
+        let slot = FrameSlot::default();
+        let signals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = signals.clone();
+        slot.watch(Arc::new(move || {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }));
+        let seen = || signals.load(std::sync::atomic::Ordering::SeqCst);
+        put(&slot, 2, 2, 1, None);
+        put(&slot, 2, 2, 2, None);
+        assert_eq!(seen(), 2);
+        let mut frame = TakenFrame::default();
+        slot.grab_into(&mut frame).unwrap();
+        // A grab signals nothing.
+        assert_eq!(seen(), 2);
+        let replacement = FrameSlot::default();
+        replacement.watch(slot.watcher().expect("watched"));
+        replacement.fail("stopped".into());
+        assert_eq!(seen(), 3);
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub struct WindowInfo {
     pub rect: Rect,
 }
 
+/// What a backend calls, from a thread of its own, when the OS reports that the screen may have
+/// changed since the last grab: damage, a new frame, the pointer moving or changing shape.
+pub type ChangeSignal = std::sync::Arc<dyn Fn() + Send + Sync>;
+
 /// A screen (or part of one) that can be grabbed again and again.
 pub trait Capture: Send {
     /// Takes the screen as it is now, and the damage reported since the previous grab.
@@ -89,6 +93,14 @@ pub trait Capture: Send {
     /// backend can; by default it cannot, and frames come as the OS gives them.
     fn set_cursor(&mut self, on: bool) -> bool {
         let _ = on;
+        false
+    }
+    /// Calls `signal` whenever the OS reports a change after a grab (at least once before the
+    /// next grab, perhaps more often), so that the caller need not grab a still screen; returns
+    /// whether it will. By default it will not, and the caller grabs at its own pace. Grabs
+    /// between signals stay correct: they show the screen as it is.
+    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+        let _ = signal;
         false
     }
     /// Captures only one window from now on (its id `0x...` or part of its title), following

@@ -8,7 +8,7 @@
 //! the previous one stays and nothing is damaged. The stream offers BGRx, RGBx, BGRA and RGBA
 //! at any size, and follows the producer when it changes format or size.
 
-use crate::{Capture, CaptureError};
+use crate::{Capture, CaptureError, ChangeSignal};
 use pipewire as pw;
 use pw::spa;
 use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
@@ -48,6 +48,19 @@ struct Latest {
 struct Shared {
     latest: Mutex<Latest>,
     arrived: Condvar,
+    /// Told of every frame and error, once the capture is watched.
+    signal: Mutex<Option<ChangeSignal>>,
+}
+
+impl Shared {
+    /// Wakes a grab waiting for the first frame, and the watcher: a frame (or an error) came.
+    fn announce(&self) {
+        self.arrived.notify_all();
+        let signal = self.signal.lock().expect("pipewire signal").clone();
+        if let Some(signal) = signal {
+            signal();
+        }
+    }
 }
 
 /// A PipeWire video stream captured into CPU memory.
@@ -85,6 +98,7 @@ impl PipeWireCapture {
         let shared = Arc::new(Shared {
             latest: Mutex::new(Latest::default()),
             arrived: Condvar::new(),
+            signal: Mutex::new(None),
         });
         let (quit, quit_rx) = pw::channel::channel::<()>();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -96,7 +110,7 @@ impl PipeWireCapture {
                     let _ = started_tx.send(Err(e.clone()));
                     let mut l = thread_shared.latest.lock().expect("pipewire state");
                     l.error = Some(e);
-                    thread_shared.arrived.notify_all();
+                    thread_shared.announce();
                 }
             })
             .map_err(|e| CaptureError::Failed(format!("pipewire thread: {e}")))?;
@@ -194,6 +208,11 @@ impl Drop for PipeWireCapture {
 impl Capture for PipeWireCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         self.take(Duration::ZERO)
+    }
+
+    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+        *self.shared.signal.lock().expect("pipewire signal") = Some(signal);
+        true
     }
 
     fn frame(&self) -> CpuFrame<'_> {
@@ -370,7 +389,7 @@ fn run_stream(
             if let pw::stream::StreamState::Error(e) = new {
                 let mut l = data.shared.latest.lock().expect("pipewire state");
                 l.error = Some(format!("stream error: {e}"));
-                data.shared.arrived.notify_all();
+                data.shared.announce();
             }
         })
         .param_changed(|stream, data, id, param| {
@@ -386,7 +405,7 @@ fn run_stream(
             let Some(format) = pixel_format(info.format()) else {
                 let mut l = data.shared.latest.lock().expect("pipewire state");
                 l.error = Some(format!("unsupported video format {:?}", info.format()));
-                data.shared.arrived.notify_all();
+                data.shared.announce();
                 return;
             };
             data.format = Some((size.width, size.height, format));
@@ -452,7 +471,7 @@ fn run_stream(
                     Err(e) => {
                         let mut l = data.shared.latest.lock().expect("pipewire state");
                         l.error = Some(format!("frame {width}x{height}: {e}"));
-                        data.shared.arrived.notify_all();
+                        data.shared.announce();
                         return;
                     }
                 },
@@ -473,7 +492,7 @@ fn run_stream(
             };
             l.frame = Some(frame);
             l.frames += 1;
-            data.shared.arrived.notify_all();
+            data.shared.announce();
         })
         .register()
         .map_err(|e| format!("listener: {e}"))?;

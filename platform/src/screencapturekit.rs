@@ -10,7 +10,7 @@
 //! uses Core Graphics there ([`available`]). Not run here (no macOS): CI type-checks it.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError, WindowInfo, WindowSelector};
+use crate::{Capture, CaptureError, ChangeSignal, WindowInfo, WindowSelector};
 use block2::RcBlock;
 use core_graphics::display::CGDisplay;
 use dispatch2::{DispatchQueue, DispatchRetained};
@@ -680,6 +680,9 @@ impl ScreenCaptureKitCapture {
     fn start(&mut self) -> Result<(), CaptureError> {
         let chosen = filter_for(&self.target)?;
         let shared = Arc::new(Shared::default());
+        if let Some(signal) = self.shared.slot.watcher() {
+            shared.slot.watch(signal);
+        }
         let stream = start_stream(&chosen.filter, chosen.size, self.cursor, shared.clone())?;
         let mut frame = TakenFrame::default();
         if !shared.slot.take(FIRST_FRAME, &mut frame)? {
@@ -723,6 +726,12 @@ impl Capture for ScreenCaptureKitCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         self.follow_resize();
         self.shared.slot.grab_into(&mut self.frame)
+    }
+
+    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+        // ScreenCaptureKit sends complete frames only when something changed.
+        self.shared.slot.watch(signal);
+        true
     }
 
     fn frame(&self) -> CpuFrame<'_> {

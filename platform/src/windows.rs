@@ -7,7 +7,7 @@
 //! nothing new keeps the frame and reports no damage.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError, WindowInfo, WindowSelector};
+use crate::{Capture, CaptureError, ChangeSignal, WindowInfo, WindowSelector};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::{CpuFrame, Rect};
@@ -174,6 +174,9 @@ impl WindowsCapture {
     /// failure the running session, if any, goes on.
     fn start(&mut self) -> Result<(), CaptureError> {
         let slot = Arc::<FrameSlot>::default();
+        if let Some(signal) = self.slot.watcher() {
+            slot.watch(signal);
+        }
         let cursor = if self.cursor {
             CursorCaptureSettings::WithCursor
         } else {
@@ -235,6 +238,12 @@ impl Drop for WindowsCapture {
 impl Capture for WindowsCapture {
     fn grab(&mut self) -> Result<(), CaptureError> {
         self.slot.grab_into(&mut self.frame)
+    }
+
+    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+        // Windows sends frames only when something changed.
+        self.slot.watch(signal);
+        true
     }
 
     fn frame(&self) -> CpuFrame<'_> {

@@ -129,6 +129,24 @@ impl Xvfb {
         assert_eq!((at.root_x, at.root_y), (x, y), "the pointer moved");
     }
 
+    /// Moves the pointer to (`x`, `y`) through XTEST, as a mouse would (a warp makes no device
+    /// motion; this does).
+    pub fn move_pointer(&self, x: i16, y: i16) {
+        use x11rb::connection::Connection;
+        use x11rb::protocol::xproto::{ConnectionExt as _, MOTION_NOTIFY_EVENT};
+        use x11rb::protocol::xtest::ConnectionExt as _;
+        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
+        let root = conn.setup().roots[screen].root;
+        conn.xtest_fake_input(MOTION_NOTIFY_EVENT, 0, 0, root, x, y, 0)
+            .expect("xtest request");
+        let at = conn
+            .query_pointer(root)
+            .expect("pointer query")
+            .reply()
+            .expect("pointer reply");
+        assert_eq!((at.root_x, at.root_y), (x, y), "the pointer moved");
+    }
+
     /// Drags with the left button from `from` to `to` through XTEST, as a hand on a mouse would:
     /// press, a few moves, release.
     pub fn drag(&self, from: (i16, i16), to: (i16, i16)) {

@@ -3,6 +3,8 @@
 //! size mid-stream comes through.
 #![cfg(target_os = "linux")]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_engine::{CpuDiff, FrameBuffer, PixelFormat, TileGrid};
 use tessera_platform::pipewire::PipeWireCapture;
@@ -50,6 +52,12 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     let source = TestSource::start(320, 200).unwrap();
     let mut capture = PipeWireCapture::open(source.node()).unwrap();
     assert!(capture.describe().contains("pipewire node"));
+    // Watched, every frame that arrives is announced.
+    let signals = Arc::new(AtomicUsize::new(0));
+    let count = signals.clone();
+    assert!(capture.watch_changes(Arc::new(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    })));
     let grid = TileGrid::new(320, 200, 32).unwrap();
     let mut prev = FrameBuffer::from_frame(&capture.frame());
     assert_eq!(prev.format(), PixelFormat::Bgrx8);
@@ -76,6 +84,12 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
         "frames in order: {seen:?}"
+    );
+    assert!(
+        signals.load(Ordering::SeqCst) >= seen.len(),
+        "{} signals for {} new frames",
+        signals.load(Ordering::SeqCst),
+        seen.len()
     );
     // Nothing new: the same frame, nothing damaged.
     drop(source);

@@ -2,8 +2,10 @@
 //! `xwd` reads from the server, and XDamage hints cover what changed.
 #![cfg(target_os = "linux")]
 
-use std::time::Duration;
-use tessera_engine::{CpuDiff, FrameBuffer, TileGrid};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tessera_engine::{CpuDiff, FrameBuffer, Rect, TileGrid};
 use tessera_platform::x11::{WindowSelector, X11Capture};
 use tessera_platform::xvfb::{xdotool_on_class, Xvfb};
 use tessera_platform::Capture;
@@ -148,6 +150,113 @@ fn the_pointer_is_drawn_in_and_its_moves_are_damage() {
     assert!(capture.set_cursor(false));
     capture.grab().unwrap();
     assert!(canonical(&capture.frame()) == x.xwd().canonical());
+}
+
+/// Counts the signals a watched capture gives.
+fn watched(capture: &mut X11Capture) -> Arc<AtomicUsize> {
+    let signals = Arc::new(AtomicUsize::new(0));
+    let count = signals.clone();
+    assert!(capture.watch_changes(Arc::new(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+    })));
+    signals
+}
+
+/// Waits up to 5 s for `signals` to pass `seen`; whether it did.
+fn signalled(signals: &AtomicUsize, seen: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if signals.load(Ordering::SeqCst) > seen {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// Grabs until no signal came during a grab or in the 300 ms after it (a signal during a grab
+/// may be for something after it, which the next grab shows, as the sender's loop does); the
+/// signals seen then.
+fn settle(capture: &mut X11Capture, signals: &AtomicUsize) -> usize {
+    for _ in 0..20 {
+        let seen = signals.load(Ordering::SeqCst);
+        capture.grab().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        if signals.load(Ordering::SeqCst) == seen {
+            return seen;
+        }
+    }
+    panic!("the screen never went still");
+}
+
+#[test]
+fn a_watched_screen_signals_drawing_and_pointer_motion_and_is_silent_when_still() {
+    let Some(mut x) = Xvfb::start(400, 300) else {
+        return;
+    };
+    x.move_pointer(50, 50);
+    let mut capture = X11Capture::open(Some(&x.display)).unwrap();
+    let signals = watched(&mut capture);
+    assert!(capture.set_cursor(false));
+    capture.grab().unwrap();
+    // The damage object was replaced: the first grab's damage is the whole screen.
+    assert!(capture
+        .damage()
+        .unwrap()
+        .contains(&Rect::new(0, 0, 400, 300)));
+    let before = canonical(&capture.frame());
+
+    // A still screen signals nothing (once the damage object's first, whole region has
+    // signalled, before or after that grab).
+    let seen = settle(&mut capture, &signals);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        signals.load(Ordering::SeqCst),
+        seen,
+        "a still screen signals nothing"
+    );
+
+    // A client draws: a signal, and the grab after it holds the drawing, its damage covering it.
+    x.client("xterm", &["-geometry", "20x4+30+30"]);
+    assert!(signalled(&signals, seen), "drawing signals");
+    std::thread::sleep(Duration::from_millis(1000));
+    capture.grab().unwrap();
+    let hints = capture.damage().unwrap().to_vec();
+    let drawn = capture.frame();
+    assert!(
+        canonical(&drawn) == x.xwd().canonical(),
+        "the grab is the server's screen"
+    );
+    let grid = TileGrid::new(400, 300, 32).unwrap();
+    let diff = CpuDiff::single_threaded();
+    let everything = diff.diff(&grid, &before.as_frame(), &drawn, None).unwrap();
+    let hinted = diff
+        .diff(&grid, &before.as_frame(), &drawn, Some(&hints))
+        .unwrap();
+    assert!(everything.count() > 0, "the xterm drew");
+    assert_eq!(hinted, everything, "the hints cover the drawing");
+
+    // Device motion of the pointer signals (it damages nothing on the server).
+    let seen = settle(&mut capture, &signals);
+    x.move_pointer(300, 200);
+    assert!(signalled(&signals, seen), "pointer motion signals");
+    // Drawn in, the pointer's move is damage.
+    assert!(capture.set_cursor(true));
+    let seen = settle(&mut capture, &signals);
+    x.move_pointer(320, 220);
+    assert!(signalled(&signals, seen), "pointer motion signals");
+    capture.grab().unwrap();
+    assert!(
+        capture
+            .damage()
+            .unwrap()
+            .iter()
+            .any(|r| r.intersection(&Rect::new(320, 220, 1, 1)).is_some()),
+        "the pointer's new place is damage: {:?}",
+        capture.damage()
+    );
+    // Dropping a watched capture ends its thread (the test would hang otherwise).
+    drop(capture);
 }
 
 #[test]

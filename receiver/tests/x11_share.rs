@@ -137,3 +137,77 @@ async fn a_followed_window_is_shared_as_it_moves_and_resizes() {
         "the viewer's frame differs from the window on the X server"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
+    let Some(x) = desktop().await else { return };
+    let config = SenderConfig {
+        source: SourceSpec::X11(Some(x.display.clone())),
+        fps: 60,
+        // No frame count: the sender waits for the X server to report changes.
+        frames: None,
+        diff: BackendRequest::Cpu,
+        cursor: false,
+        ..SenderConfig::default()
+    };
+    let sender = Sender::listen(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        &Identity::generate().unwrap(),
+    )
+    .unwrap();
+    let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
+    let sending = tokio::spawn(sender.run());
+    let receiver = Receiver::connect(
+        ReceiverConfig {
+            compositor: BackendRequest::Cpu,
+            ..ReceiverConfig::default()
+        },
+        link,
+    );
+    let stop = receiver.stop_handle();
+    let receiving = tokio::spawn(receiver.run());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let display = x.display.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(xdotool_on_class(
+            &display,
+            "xterm",
+            &[
+                "windowfocus",
+                "--sync",
+                "type",
+                "--delay",
+                "40",
+                "echo watched"
+            ]
+        ));
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let frames = || sender_stats.lock().unwrap().frames;
+    let (still_from, started) = (frames(), std::time::Instant::now());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let still_frames = frames() - still_from;
+    let seconds = started.elapsed().as_secs_f64();
+    stop.stop();
+    let report = receiving.await.unwrap().unwrap();
+    sending.abort();
+    // At 60 fps two still seconds would be 120 grabs; watched, they are the full compares
+    // (one a second).
+    assert!(
+        (still_frames as f64) <= seconds + 1.0,
+        "{still_frames} frames grabbed in {seconds:.1} s of a still screen"
+    );
+    assert_eq!(report.stats.checksum_mismatches, 0);
+    assert!(
+        report.stats.updates > 2,
+        "typing produced updates: {}",
+        report.stats.updates
+    );
+    assert!(
+        report.last_frame.unwrap() == x.xwd().canonical(),
+        "the viewer's frame differs from the X server's screen"
+    );
+}

@@ -60,7 +60,9 @@ struct Args {
     /// hardware; every capture here hands frames in CPU memory, so the CPU), cpu or gpu.
     #[arg(long, default_value = "auto")]
     diff: BackendRequest,
-    /// Stop after this many frames, once every viewer has them.
+    /// Stop after this many frames, once every viewer has them. The screen is then grabbed at
+    /// every frame time (a fixed run, for tests and measurements); without it a real screen is
+    /// grabbed only when it changes.
     #[arg(long)]
     frames: Option<u64>,
     /// Ignore the source's damage rectangles (compare every tile).

@@ -36,7 +36,8 @@ pub struct SenderConfig {
     pub fps: u32,
     pub tile: u32,
     pub diff: BackendRequest,
-    /// Stop after this many frames (once every viewer has them).
+    /// Stop after this many frames (once every viewer has them), taken at every frame time
+    /// even where the source could say when it changed.
     pub frames: Option<u64>,
     /// Pass the source's damage rectangles to the diff as hints.
     pub use_damage: bool,
@@ -119,6 +120,8 @@ enum Event {
     },
     /// Approved stream control from the chat, and where to say how it went.
     Control(Operation, mpsc::Sender<Result<String, String>>),
+    /// The source says the screen may have changed (watched sources only).
+    SourceChanged,
 }
 
 enum Peer {
@@ -256,11 +259,31 @@ impl Sender {
             };
         let my_caps = Capabilities::with_limits(&DecodeLimits::default());
 
+        let mut source = source;
+        // A watched source is grabbed when it reports a change (and for the periodic full
+        // compare), not at every frame time; a run of so many frames takes them all.
+        let signal_events = Mutex::new(events.clone());
+        let watched = config.frames.is_none()
+            && source.watch_changes(Arc::new(move || {
+                let _ = signal_events
+                    .lock()
+                    .expect("signal lock")
+                    .send(Event::SourceChanged);
+            }));
         let capture_stats = stats.clone();
         let capture_config = config.clone();
         let capture = std::thread::Builder::new()
             .name("tessera-capture".into())
-            .spawn(move || capture_loop(capture_config, source, differ, inbox, capture_stats))
+            .spawn(move || {
+                capture_loop(
+                    capture_config,
+                    source,
+                    differ,
+                    inbox,
+                    watched,
+                    capture_stats,
+                )
+            })
             .map_err(|e| SenderError::Thread(e.to_string()))?;
 
         let endpoint = match peer {
@@ -373,8 +396,9 @@ async fn serve_viewer(
     drop(chatting);
 }
 
-/// Every this many frames the whole frame is compared, whatever the damage says.
-const FULL_COMPARE_EVERY: u64 = 60;
+/// At least this often the whole frame is compared, whatever the damage says (a watched source
+/// that reported nothing is grabbed for it).
+const FULL_COMPARE_EVERY: Duration = Duration::from_secs(1);
 
 fn now_us() -> u64 {
     SystemTime::now()
@@ -580,6 +604,7 @@ fn capture_loop(
     mut source: FrameSource,
     mut differ: FrameDiffer,
     inbox: mpsc::Receiver<Event>,
+    watched: bool,
     stats: Arc<Mutex<StreamStats>>,
 ) -> Result<(), SenderError> {
     let encoder = TileEncoder::default().with_codecs(config.codecs);
@@ -608,8 +633,11 @@ fn capture_loop(
         stopped: false,
         use_damage: config.use_damage,
         interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
+        reported: true,
     };
     let mut next_due = Instant::now();
+    // When the whole frame was last compared.
+    let mut full_compared = Instant::now();
     let mut captured = 0u64;
     let done = |captured: u64| config.frames.is_some_and(|n| captured >= n);
 
@@ -617,9 +645,15 @@ fn capture_loop(
         // Wait for an event, or until the next frame is due.
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
+        // A watched source that reported nothing is next grabbed for the full compare.
+        let quiet_until = (watched && !pacing.reported).then(|| full_compared + FULL_COMPARE_EVERY);
         let wait = match (capturing, pacing.interval) {
-            (true, Some(_)) => next_due.saturating_duration_since(now),
-            (true, None) if broadcaster.has_capacity() => Duration::ZERO,
+            (true, Some(_)) => quiet_until
+                .map_or(next_due, |q| q.max(next_due))
+                .saturating_duration_since(now),
+            (true, None) if broadcaster.has_capacity() => {
+                quiet_until.map_or(Duration::ZERO, |q| q.saturating_duration_since(now))
+            }
             _ => Duration::from_millis(20),
         };
         match inbox.recv_timeout(wait) {
@@ -637,6 +671,7 @@ fn capture_loop(
                     );
                 }
                 for (op, reply) in pacing.source_changes.drain(..) {
+                    pacing.reported = true;
                     let result = match &op {
                         Operation::SetRegion {
                             x,
@@ -705,10 +740,11 @@ fn capture_loop(
 
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
+        let full_compare = now >= full_compared + FULL_COMPARE_EVERY;
         let due = match pacing.interval {
             Some(_) => now >= next_due,
             None => broadcaster.has_capacity(),
-        };
+        } && (pacing.reported || !watched || full_compare);
         if capturing && due {
             // The frame about to be replaced becomes the base of the next patches.
             if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
@@ -717,6 +753,7 @@ fn capture_loop(
                     PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes());
                 }
             }
+            pacing.reported = false;
             source.advance()?;
             header.capture_time_us = now_us();
             let frame = source.frame();
@@ -734,7 +771,9 @@ fn capture_loop(
                 }
             };
             // Damage narrows the compare; a full compare now and then catches what the OS missed.
-            let full_compare = captured % FULL_COMPARE_EVERY == FULL_COMPARE_EVERY - 1;
+            if full_compare {
+                full_compared = now;
+            }
             let hints = source
                 .damage()
                 .filter(|_| pacing.use_damage && !full_compare);
@@ -953,6 +992,9 @@ struct Pacing {
     /// Let the source's damage narrow the diff (`damage-hints`).
     use_damage: bool,
     interval: Option<Duration>,
+    /// The source reported a change (or was changed) since the last grab. Only watched sources
+    /// report; the others are grabbed at every frame time.
+    reported: bool,
     /// Region and window changes the loop applies to the source, with their replies.
     source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
 }
@@ -1041,6 +1083,7 @@ fn handle(
         Event::Keyframe { id } => {
             let _ = broadcaster.request_keyframe(id);
         }
+        Event::SourceChanged => pacing.reported = true,
         Event::Left { id } => {
             broadcaster.remove(id);
             viewers.remove(&id);

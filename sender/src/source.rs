@@ -492,6 +492,15 @@ impl FrameSource {
         }
     }
 
+    /// Calls `signal` whenever the screen may have changed, if the source can say (real
+    /// screens); then a frame need only be taken after a signal. A synthetic screen cannot.
+    pub fn watch_changes(&mut self, signal: tessera_platform::ChangeSignal) -> bool {
+        match &mut self.inner {
+            Inner::Synthetic { .. } => false,
+            Inner::Capture { capture, .. } => capture.watch_changes(signal),
+        }
+    }
+
     /// What changed since the previous frame, in the frame's coordinates, if the source says.
     pub fn damage(&self) -> Option<&[Rect]> {
         match &self.inner {

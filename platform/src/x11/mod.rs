@@ -1,10 +1,14 @@
 //! X11 capture: the root window through MIT-SHM (the server writes each grab into a shared
 //! segment it created; nothing is copied on our side), with XDamage regions as hints. A followed
 //! window is the part of that grab where the window is now (looked up each grab), so the capture
-//! moves and resizes with it.
+//! moves and resizes with it. Watched ([`Capture::watch_changes`]), it says when the screen
+//! may have changed ([`watch`]), so a still screen is not grabbed at all.
 
-use crate::{Capture, CaptureError};
+mod watch;
+
+use crate::{Capture, CaptureError, ChangeSignal};
 use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
@@ -44,7 +48,7 @@ pub use crate::{WindowInfo, WindowSelector};
 
 /// Captures an X11 screen, or one window on it.
 pub struct X11Capture {
-    conn: RustConnection,
+    conn: Arc<RustConnection>,
     display: String,
     root: u32,
     width: u16,
@@ -65,6 +69,11 @@ pub struct X11Capture {
     stale: bool,
     /// Grabs since the image was last fetched.
     grabs_since_fetch: u32,
+    /// The next fetch reports the whole view as damage: what the damage object it replaced
+    /// held is lost.
+    all_damaged: bool,
+    /// The thread that says when something changed, once the caller asked for it.
+    watch: Option<watch::Watch>,
 }
 
 /// A still screen (no damage, the pointer where it was) is not fetched again, but at least every
@@ -153,7 +162,7 @@ impl X11Capture {
         conn.xfixes_create_region(region, &[]).map_err(failed)?;
         conn.flush().map_err(failed)?;
         Ok(Self {
-            conn,
+            conn: Arc::new(conn),
             display: name,
             root,
             width,
@@ -168,6 +177,8 @@ impl X11Capture {
             last_cursor: None,
             stale: true,
             grabs_since_fetch: 0,
+            all_damaged: false,
+            watch: None,
         })
     }
 
@@ -341,8 +352,10 @@ impl X11Capture {
     }
 }
 
-impl Capture for X11Capture {
-    fn grab(&mut self) -> Result<(), CaptureError> {
+impl X11Capture {
+    /// Unwatched: whether the screen must be fetched (damage reported, the pointer moved, or a
+    /// fetch is due), and the pointer if it was looked up.
+    fn poll_for_change(&mut self) -> Result<(bool, Option<GetCursorImageReply>), CaptureError> {
         // The damage object reports (DamageNotify) when its region turns non-empty, which it is
         // not after the last fetch subtracted it.
         let mut damaged = false;
@@ -363,6 +376,24 @@ impl Capture for X11Capture {
             || self.stale
             || self.follow.is_some()
             || self.grabs_since_fetch >= FETCH_AT_LEAST_EVERY;
+        Ok((fetch, pointer))
+    }
+}
+
+impl Capture for X11Capture {
+    fn grab(&mut self) -> Result<(), CaptureError> {
+        let (fetch, pointer) = match &self.watch {
+            // Watched, the caller grabs when something was reported or to compare everything:
+            // either way the image is fetched, with the pointer in the same round trip.
+            Some(watch) => {
+                watch.clear();
+                // Nothing is expected here (the watch takes the events); errors of requests
+                // that wanted no reply would pile up.
+                while self.conn.poll_for_event().map_err(failed)?.is_some() {}
+                (true, None)
+            }
+            None => self.poll_for_change()?,
+        };
         self.rects.clear();
         if !fetch {
             // A still screen: the mapped image (with the pointer drawn where it still is) is
@@ -384,13 +415,16 @@ impl Capture for X11Capture {
             *at = view;
         }
         // Take the damage first: whatever changes during the grab is reported next time. The
-        // three requests go out together: one round trip.
-        self.conn
-            .damage_subtract(self.damage, x11rb::NONE, self.region)
+        // requests go out together: one round trip.
+        let conn = self.conn.clone();
+        conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
-        let region = self.conn.xfixes_fetch_region(self.region).map_err(failed)?;
-        let image = self
-            .conn
+        let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
+        let pointer_cookie = match pointer {
+            None if self.cursor => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
+            _ => None,
+        };
+        let image = conn
             .shm_get_image(
                 self.root,
                 0,
@@ -411,6 +445,13 @@ impl Capture for X11Capture {
                     .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
             }
         }
+        if std::mem::take(&mut self.all_damaged) {
+            self.rects.push(Rect::new(0, 0, view.width, view.height));
+        }
+        let pointer = match pointer_cookie {
+            Some(cookie) => Some(cookie.reply().map_err(failed)?),
+            None => pointer,
+        };
         image.reply().map_err(failed)?;
         match pointer {
             Some(pointer) => self.draw_cursor(view, &pointer)?,
@@ -425,6 +466,28 @@ impl Capture for X11Capture {
             }
         }
         Ok(())
+    }
+
+    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+        if self.watch.is_some() {
+            return true;
+        }
+        let display = (!self.display.is_empty()).then_some(self.display.as_str());
+        match watch::Watch::start(display, self.root, signal) {
+            Ok(Some(w)) => {
+                // Its damage object replaces this connection's, whose events nobody reads now.
+                let _ = self.conn.damage_destroy(self.damage);
+                self.damage = w.damage;
+                self.watch = Some(w);
+                self.all_damaged = true;
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                eprintln!("tessera: X11 changes not watched ({e}); grabbing at the frame rate");
+                false
+            }
+        }
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {
