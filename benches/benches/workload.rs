@@ -37,7 +37,7 @@ fn sender_child(spec: &str) {
             .tile_cache,
         ..SenderConfig::default()
     };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let runtime = tessera_sender::runtime().unwrap();
     runtime.block_on(async {
         let sender = Sender::listen(
             config,
@@ -174,7 +174,8 @@ fn start_workload(display: &str, workload: &str) -> (Option<Actor>, Vec<Spawned>
                 &["-geometry", "80x24+100+100", "-class", "TypeTerm"],
             );
             std::thread::sleep(Duration::from_millis(800));
-            // About 15 characters a second.
+            // About 15 characters a second: this xdotool (3.20160805) waits half of `--delay`
+            // a character (66 made 30 characters a second, measured from the damage times).
             let actor = Actor::start(move || {
                 run_on(
                     &d,
@@ -186,7 +187,7 @@ fn start_workload(display: &str, workload: &str) -> (Option<Actor>, Vec<Spawned>
                         "windowfocus",
                         "type",
                         "--delay",
-                        "66",
+                        "132",
                         "hello tessera ",
                     ],
                 );

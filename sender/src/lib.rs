@@ -17,4 +17,4 @@ pub mod select;
 pub mod source;
 pub mod stats;
 
-pub use pipeline::{Sender, SenderConfig, SenderError};
+pub use pipeline::{runtime, Sender, SenderConfig, SenderError};

@@ -116,10 +116,7 @@ fn main() -> ExitCode {
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tessera_sender::runtime() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("tessera-sender: cannot start the async runtime: {e}");
