@@ -761,7 +761,7 @@ proptest! {
         again in any::<bool>(),
     ) {
         use std::sync::Arc;
-        use tessera_engine::stream::{split_frame_message, FrameHeader, FramePacker, FrameUnpacker, COMPACT_TAG};
+        use tessera_engine::stream::{split_frame_message, FrameHeader, FramePacker, FrameUnpacker, is_compact};
         let (key, delta) = match which {
             0 => valid_updates(),
             1 => palette_updates(),
@@ -794,7 +794,7 @@ proptest! {
         } else {
             first.clone()
         };
-        prop_assert_eq!(wire[0], COMPACT_TAG);
+        prop_assert!(is_compact(wire[0]));
         for (at, byte) in flips {
             let i = 1 + at % (wire.len() - 1);
             wire[i] ^= byte;

@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::Side;
 use tessera_engine::stream::{
-    frame_message_bound, split_frame_message, Capabilities, ControlMessage, FrameChecksum,
-    FrameHeader, FrameUnpacker, Identity, JoinLink, Role, Unpacked, COMPACT_TAG, FRAME_HEADER_LEN,
+    frame_message_bound, is_compact, split_frame_message, Capabilities, ControlMessage,
+    FrameChecksum, FrameHeader, FrameUnpacker, Identity, JoinLink, Role, Unpacked,
+    FRAME_HEADER_LEN,
 };
 use tessera_engine::{
     ApplyError, BackendRequest, DecodeLimits, FrameBuffer, TileGrid, UPDATE_HEADER_LEN,
@@ -374,7 +375,7 @@ async fn read_frame_message(
         .read_exact(&mut first)
         .await
         .map_err(|e| bad(format!("headers: {e}")))?;
-    if first[0] == COMPACT_TAG {
+    if is_compact(first[0]) {
         let limit = unpacker
             .compact_bound()
             .ok_or_else(|| bad("a compact frame message before any canonical one".into()))?;

@@ -373,12 +373,12 @@ fn frame_message(header: FrameHeader, update: &[u8]) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hostile_sender_gets_clear_errors() {
-    // A compact delta (one sequence step, no time step, no copies) declaring `tiles` records,
+    // A compact delta (no copies, one sequence step, no time step) declaring `tiles` records,
     // then `padding` zero bytes.
     let compact = |tiles: u8, padding: usize| {
         let mut m = vec![tessera_engine::stream::COMPACT_TAG, 1, 0];
         m.extend_from_slice(&[0; 8]);
-        m.extend_from_slice(&[0, tiles]);
+        m.push(tiles);
         m.resize(m.len() + padding, 0);
         m
     };

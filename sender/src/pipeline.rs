@@ -12,8 +12,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tessera_engine::chat::{Operation, Side};
 use tessera_engine::stream::{
-    Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, FramePacker, Identity,
-    JoinLink, Role, Send, ViewerId, COMPACT_TAG, SECRET_LEN,
+    is_compact, Broadcaster, Capabilities, ControlMessage, FrameChecksum, FrameHeader, FramePacker,
+    Identity, JoinLink, Role, Send, ViewerId, SECRET_LEN,
 };
 use tessera_engine::{
     apply_copies, BackendRequest, CacheModel, CopyDetector, CopyRect, CpuFrame, DecodeLimits,
@@ -953,7 +953,7 @@ fn capture_loop(
                 continue;
             };
             let msg = v.framer.pack(msg, hashes);
-            let compact = msg.first() == Some(&COMPACT_TAG);
+            let compact = msg.first().is_some_and(|&b| is_compact(b));
             let len = msg.len();
             match viewers.get(&id).map(|v| v.updates.try_send(msg)) {
                 Some(Ok(())) => {

@@ -4,7 +4,7 @@
 
 use super::copy::CopyRect;
 use super::palette::{encode_palette, PaletteScratch};
-use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY, PATCH_HEADER_LEN};
+use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -49,6 +49,20 @@ pub struct PatchBase<'a> {
     pub hashes: &'a [u64],
     pub held: &'a DirtyMask,
     pub copies: &'a [CopyRect],
+}
+
+impl PatchBase<'_> {
+    /// The bytes a patch header costs on the wire. Deltas travel as compact frame messages
+    /// (`stream::compact_frame`), where the rectangle takes 4 bytes and the base hash is left
+    /// out but beside copies; the canonical header's 16 would have whole tiles chosen where
+    /// the rectangle travels smaller.
+    fn wire_header_len(&self) -> usize {
+        if self.copies.is_empty() {
+            4
+        } else {
+            4 + 8
+        }
+    }
 }
 
 /// Encodes dirty tiles; parallel over groups of tiles for all but tiny updates.
@@ -409,7 +423,7 @@ impl TileJob<'_> {
             best = Some((codec, &lz4[..n]));
         }
         let Some((codec, body)) =
-            best.filter(|(_, b)| b.len() + PATCH_HEADER_LEN < scratch.whole.len())
+            best.filter(|(_, b)| b.len() + base.wire_header_len() < scratch.whole.len())
         else {
             return false;
         };

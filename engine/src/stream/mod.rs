@@ -14,7 +14,9 @@ mod tls;
 
 pub use broadcast::{BroadcastError, Broadcaster, Send, ViewerId};
 pub use checksum::FrameChecksum;
-pub use compact_frame::{CompactError, FramePacker, FrameUnpacker, Unpacked, COMPACT_TAG};
+pub use compact_frame::{
+    is_compact, CompactError, FramePacker, FrameUnpacker, Unpacked, COMPACT_TAG,
+};
 pub use control::{
     check_hello, Capabilities, ControlDecoder, ControlError, ControlMessage, Hello, RefuseReason,
     Role, MAX_CONTROL_MESSAGE, PROTOCOL_VERSION,

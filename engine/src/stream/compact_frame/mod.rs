@@ -10,14 +10,13 @@
 //!
 //! | field | bytes | meaning |
 //! |---|---|---|
-//! | tag | 1 | `0xC5` (a canonical message starts with `T`) |
+//! | tag | 1 | `0xC4` plus the update's flags (`0xC6` with copies; never a keyframe); a canonical message starts with `T` |
 //! | sequence step | varint | sequence minus the previous message's |
 //! | time step | varint | capture time minus the previous message's, zigzag |
 //! | checksum | 8 | the frame checksum, as in the frame header |
-//! | flags | 1 | the update's flags (never a keyframe) |
 //! | tile count | varint | |
 //! | copies | | with flag bit 1: as in the update message |
-//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out; bits 6 and 5: how a small block travels), payload length varint, payload |
+//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out; bits 6 and 5: how a small block travels), payload length varint (left out where the payload's own bytes tell it: a block in the repeat form, or the last record, which runs to the end), payload |
 //!
 //! Width, height, tile size and format are the previous message's. Payloads are as in the update
 //! message, except:
@@ -57,8 +56,16 @@ type RecentPalettes = Recent<RECENT_PALETTES>;
 use std::sync::Arc;
 use thiserror::Error;
 
-/// The first byte of a compact frame message.
-pub const COMPACT_TAG: u8 = 0xC5;
+/// The first byte of a compact frame message without copies; with copies it is this plus
+/// their flag (the update's flags ride in the tag's two low bits).
+pub const COMPACT_TAG: u8 = 0xC4;
+/// The tag's bits that are the update's flags.
+const TAG_FLAGS: u8 = 0x03;
+
+/// Whether a frame message whose first byte is `first` is in the compact form.
+pub fn is_compact(first: u8) -> bool {
+    first & !TAG_FLAGS == COMPACT_TAG
+}
 
 const FLAG_KEYFRAME: u8 = 1;
 const FLAG_COPIES: u8 = 2;
@@ -241,7 +248,7 @@ impl FramePacker {
         let packed = self.pack_message(message);
         self.previous_hashes.clear();
         self.previous_hashes.extend_from_slice(hashes);
-        if packed.first() != Some(&COMPACT_TAG) {
+        if !packed.first().is_some_and(|&b| is_compact(b)) {
             self.palettes.clear();
             self.history.clear();
         }
@@ -282,14 +289,16 @@ impl FramePacker {
         let c = &parts.context;
         let grid = TileGrid::new(c.width, c.height, u32::from(c.tile_size)).ok()?;
         let mut out = Vec::with_capacity(32 + parts.copies.len() + parts.records.len());
-        out.push(COMPACT_TAG);
+        if parts.flags & TAG_FLAGS != parts.flags {
+            return None;
+        }
+        out.push(COMPACT_TAG | parts.flags);
         put_varint(&mut out, c.sequence.wrapping_sub(previous.sequence));
         put_varint(
             &mut out,
             zigzag(c.capture_time_us.wrapping_sub(previous.capture_time_us) as i64),
         );
         out.extend_from_slice(&c.checksum.to_le_bytes());
-        out.push(parts.flags);
         put_varint(&mut out, u64::from(parts.tile_count));
         out.extend_from_slice(parts.copies);
         // Copies change tiles before the patches apply: their bases are not the previous frame's.
@@ -297,7 +306,7 @@ impl FramePacker {
         let mut records = parts.records;
         let mut next_index = 0i64;
         let mut head = Vec::with_capacity(BASE_LEN + 5);
-        for _ in 0..parts.tile_count {
+        for n in 0..parts.tile_count {
             if records.len() < TILE_HEADER_LEN {
                 return None;
             }
@@ -366,13 +375,37 @@ impl FramePacker {
                 body = &self.block;
             }
             out.push(code);
-            put_varint(&mut out, (head.len() + body.len()) as u64);
+            // The last record runs to the end, and a repeated block's record tells its length.
+            if n + 1 < parts.tile_count && code & REPEAT_FORM == 0 {
+                put_varint(&mut out, (head.len() + body.len()) as u64);
+            }
             out.extend_from_slice(&head);
             out.extend_from_slice(body);
         }
         // Bytes after the last record: the viewer refuses the canonical form; keep it so.
         records.is_empty().then_some(out)
     }
+}
+
+/// The payload length of a record whose small block is in the repeat form (one byte), from
+/// the bytes before the block: the patch header, and a palette body's count (`rest` starts at
+/// the payload).
+fn repeat_record_len(code: u8, wire_code: u8, rest: &[u8]) -> Result<usize, CompactError> {
+    let mut len = 0;
+    if TileCodec::from_wire_code(code).is_some_and(|c| c.patches()) {
+        if wire_code & BASE_LEFT_OUT == 0 {
+            len += BASE_LEN;
+        }
+        len += 4;
+    }
+    if has_palette(code) {
+        len += match rest.get(len) {
+            Some(&k) if k >= RECENT_PALETTE => 1,
+            Some(&count) => 1 + usize::from(count) * BYTES_PER_PIXEL,
+            None => return Err(CompactError::Truncated),
+        };
+    }
+    Ok(len + 1)
 }
 
 /// Turns what a viewer reads back into canonical frame messages, in the order they came.
@@ -441,7 +474,7 @@ impl FrameUnpacker {
         held: Option<&FrameChecksum>,
     ) -> Result<Unpacked, CompactError> {
         match wire.first() {
-            Some(&COMPACT_TAG) => {
+            Some(&tag) if is_compact(tag) => {
                 let previous = self.previous.ok_or(CompactError::NoContext)?;
                 let (unpacked, context) = self.expand(&wire, &previous, held)?;
                 self.previous = Some(context);
@@ -476,7 +509,7 @@ impl FrameUnpacker {
             .capture_time_us
             .wrapping_add(unzigzag(r.varint()?) as u64);
         let checksum = u64_at(r.take(8)?, 0);
-        let flags = r.byte()?;
+        let flags = wire[0] & TAG_FLAGS;
         if flags & FLAG_KEYFRAME != 0 {
             return Err(CompactError::Invalid("a keyframe in compact form"));
         }
@@ -525,7 +558,7 @@ impl FrameUnpacker {
         }
         let mut not_held = false;
         let mut next_index = 0i64;
-        for _ in 0..tile_count {
+        for n in 0..tile_count {
             let index = next_index
                 .checked_add(unzigzag(r.varint()?))
                 .filter(|&i| (0..grid.tile_count() as i64).contains(&i))
@@ -533,7 +566,13 @@ impl FrameUnpacker {
             next_index = index + 1;
             let wire_code = r.byte()?;
             let code = wire_code & !CODE_FLAGS;
-            let len = usize::try_from(r.varint()?).map_err(|_| CompactError::Truncated)?;
+            let len = if n + 1 == tile_count {
+                wire.len() - r.at
+            } else if wire_code & REPEAT_FORM != 0 {
+                repeat_record_len(code, wire_code, &wire[r.at..])?
+            } else {
+                usize::try_from(r.varint()?).map_err(|_| CompactError::Truncated)?
+            };
             let mut payload = r.take(len)?;
             out.extend_from_slice(&(index as u32).to_le_bytes());
             out.push(code);
@@ -854,13 +893,18 @@ mod tests {
         let mut packer = FramePacker::default();
         packer.pack(Arc::new(key.clone()), held.hashes());
         let wire = packer.pack(Arc::new(delta.clone()), &[]);
-        // Against the canonical form: the headers (13 bytes left of 56: tag, 1-byte steps,
-        // checksum, flags, count), two record headers (3 bytes left of 9 each), two base
-        // hashes, the second rect's two colours, 4 bytes of each rectangle, and the second
-        // rect's index block (the first one's again: 11 bytes of lz4, 10 of them literals)
-        // but for the one byte that names it.
-        let saved =
-            (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 13) + 2 * 6 + 2 * 8 + 8 + 2 * 4 + (11 - 1);
+        // Against the canonical form: the headers (12 bytes left of 56: tag with the flags,
+        // 1-byte steps, checksum, count), two record headers (3 bytes left of 9, then 2: the
+        // last record's length is the rest), two base hashes, the second rect's two colours,
+        // 4 bytes of each rectangle, and the second rect's index block (the first one's again:
+        // 11 bytes of lz4, 10 of them literals) but for the one byte that names it.
+        let saved = (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 12)
+            + (9 - 3)
+            + (9 - 2)
+            + 2 * 8
+            + 8
+            + 2 * 4
+            + (11 - 1);
         assert_eq!(wire.len() + saved, delta.len());
         let mut unpacker = FrameUnpacker::default();
         assert_eq!(unpack_held(&mut unpacker, &key, None), key);
@@ -969,18 +1013,18 @@ mod tests {
             .unwrap();
         unpacker.unpack(message(1, 0, &update), None).unwrap();
         let head = |flags: u8, tiles: u8| {
-            let mut m = vec![COMPACT_TAG, 1, 0];
+            let mut m = vec![COMPACT_TAG | flags, 1, 0];
             m.extend_from_slice(&[0; 8]);
-            m.push(flags);
             m.push(tiles);
             m
         };
         let mut keyframe = head(FLAG_KEYFRAME, 0);
+        assert!(is_compact(keyframe[0]));
         assert!(matches!(
             unpacker.unpack(keyframe.clone(), None),
             Err(CompactError::Invalid(_))
         ));
-        keyframe[11] = 0;
+        keyframe[0] = COMPACT_TAG;
         assert!(
             unpacker.unpack(keyframe, None).is_ok(),
             "an empty delta is fine"
@@ -989,20 +1033,33 @@ mod tests {
             unpacker.unpack(head(0, 5), None),
             Err(CompactError::Invalid("more tiles than the frame has"))
         ));
-        // One record whose payload runs past the end.
-        let mut cut = head(0, 1);
+        // A record (not the last) whose payload runs past the end.
+        let mut cut = head(0, 2);
         cut.extend_from_slice(&[0, 1, 100, 1, 2, 3]);
         assert_eq!(unpacker.unpack(cut, None), Err(CompactError::Truncated));
+        // A record whose repeated block's length its bytes tell, cut short: a palette rect
+        // with its base hash (8 bytes), its rectangle (4) and a palette of 2 colours (9).
+        let mut cut = head(0, 2);
+        cut.extend_from_slice(&[0, 6 | REPEAT_FORM]);
+        cut.extend_from_slice(&[0; 12]);
+        cut.extend_from_slice(&[2, 0, 0]);
+        assert_eq!(unpacker.unpack(cut, None), Err(CompactError::Truncated));
+        let mut no_count = head(0, 2);
+        no_count.extend_from_slice(&[0, 5 | REPEAT_FORM]);
+        assert_eq!(
+            unpacker.unpack(no_count, None),
+            Err(CompactError::Truncated)
+        );
         // A tile index below zero.
         let mut negative = head(0, 1);
-        negative.extend_from_slice(&[1, 2, 4, 1, 2, 3, 4]);
+        negative.extend_from_slice(&[1, 2, 1, 2, 3, 4]);
         assert!(matches!(
             unpacker.unpack(negative, None),
             Err(CompactError::Invalid(_))
         ));
         // A patch too short for its header.
         let mut patch = head(0, 1);
-        patch.extend_from_slice(&[0, 3, 2, 0, 0]);
+        patch.extend_from_slice(&[0, 3, 0, 0]);
         assert!(matches!(
             unpacker.unpack(patch, None),
             Err(CompactError::Invalid(_))
@@ -1016,7 +1073,7 @@ mod tests {
         ));
         // A base hash left out of a whole tile, or beside copies.
         let mut whole = head(0, 1);
-        whole.extend_from_slice(&[0, 1 | BASE_LEFT_OUT, 1, 0]);
+        whole.extend_from_slice(&[0, 1 | BASE_LEFT_OUT, 0]);
         assert_eq!(
             unpacker.unpack(whole, None),
             Err(CompactError::Invalid(
@@ -1025,20 +1082,20 @@ mod tests {
         );
         let mut copied = head(FLAG_COPIES, 1);
         copied.push(0);
-        copied.extend_from_slice(&[0, 3 | BASE_LEFT_OUT, 5, 0, 0, 0, 0, 0]);
+        copied.extend_from_slice(&[0, 3 | BASE_LEFT_OUT, 0, 0, 0, 0, 0]);
         assert_eq!(
             unpacker.unpack(copied, None),
             Err(CompactError::Invalid("a base hash left out beside copies"))
         );
         // A recent palette with none before, and colours cut short.
         let mut repeat = head(0, 1);
-        repeat.extend_from_slice(&[0, 5, 2, RECENT_PALETTE, 0]);
+        repeat.extend_from_slice(&[0, 5, RECENT_PALETTE, 0]);
         assert_eq!(
             unpacker.unpack(repeat, None),
             Err(CompactError::Invalid("no such recent palette"))
         );
         let mut short = head(0, 1);
-        short.extend_from_slice(&[0, 5, 3, 2, 0, 0]);
+        short.extend_from_slice(&[0, 5, 2, 0, 0]);
         assert_eq!(
             unpacker.unpack(short, None),
             Err(CompactError::Invalid("palette colours cut short"))
