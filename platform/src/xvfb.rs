@@ -115,30 +115,37 @@ impl Xvfb {
     /// Moves the pointer to (`x`, `y`) on the screen (XWarpPointer; xdotool's mousemove does
     /// not move Xvfb's pointer here).
     pub fn warp_pointer(&self, x: i16, y: i16) {
-        use x11rb::connection::Connection;
         use x11rb::protocol::xproto::ConnectionExt;
-        let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
-        let root = conn.setup().roots[screen].root;
-        conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, x, y)
-            .expect("warp request");
-        let at = conn
-            .query_pointer(root)
-            .expect("pointer query")
-            .reply()
-            .expect("pointer reply");
-        assert_eq!((at.root_x, at.root_y), (x, y), "the pointer moved");
+        self.pointer_to(x, y, |conn, root| {
+            conn.warp_pointer(x11rb::NONE, root, 0, 0, 0, 0, x, y)
+                .expect("warp request");
+        });
     }
 
     /// Moves the pointer to (`x`, `y`) through XTEST, as a mouse would (a warp makes no device
     /// motion; this does).
     pub fn move_pointer(&self, x: i16, y: i16) {
+        use x11rb::protocol::xproto::MOTION_NOTIFY_EVENT;
+        use x11rb::protocol::xtest::ConnectionExt;
+        self.pointer_to(x, y, |conn, root| {
+            conn.xtest_fake_input(MOTION_NOTIFY_EVENT, 0, 0, root, x, y, 0)
+                .expect("xtest request");
+        });
+    }
+
+    /// Sends `request` (given the root window) on a connection of its own, and checks that the
+    /// pointer is at (`x`, `y`) after it.
+    fn pointer_to(
+        &self,
+        x: i16,
+        y: i16,
+        request: impl FnOnce(&x11rb::rust_connection::RustConnection, u32),
+    ) {
         use x11rb::connection::Connection;
-        use x11rb::protocol::xproto::{ConnectionExt as _, MOTION_NOTIFY_EVENT};
-        use x11rb::protocol::xtest::ConnectionExt as _;
+        use x11rb::protocol::xproto::ConnectionExt;
         let (conn, screen) = x11rb::connect(Some(&self.display)).expect("connect to Xvfb");
         let root = conn.setup().roots[screen].root;
-        conn.xtest_fake_input(MOTION_NOTIFY_EVENT, 0, 0, root, x, y, 0)
-            .expect("xtest request");
+        request(&conn, root);
         let at = conn
             .query_pointer(root)
             .expect("pointer query")

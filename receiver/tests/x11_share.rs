@@ -23,6 +23,46 @@ async fn desktop() -> Option<Xvfb> {
     Some(x)
 }
 
+/// A sender of the screen (or `window`) on loopback, without the pointer (xwd leaves it out),
+/// at `fps`; `frames: None` grabs the screen only when the X server reports a change.
+fn x11_sender(x: &Xvfb, window: Option<WindowSelector>, fps: u32, frames: Option<u64>) -> Sender {
+    let config = SenderConfig {
+        source: SourceSpec::X11(Some(x.display.clone())),
+        window,
+        fps,
+        frames,
+        diff: BackendRequest::Cpu,
+        cursor: false,
+        ..SenderConfig::default()
+    };
+    Sender::listen(
+        config,
+        "127.0.0.1:0".parse().unwrap(),
+        &Identity::generate().unwrap(),
+    )
+    .unwrap()
+}
+
+fn cpu_receiver() -> ReceiverConfig {
+    ReceiverConfig {
+        compositor: BackendRequest::Cpu,
+        ..ReceiverConfig::default()
+    }
+}
+
+/// The typing arrived, and the viewer's last frame is the X server's (still) screen.
+fn assert_typed_and_exact(report: ReceiverReport, x: &Xvfb) {
+    assert!(
+        report.stats.updates > 2,
+        "typing produced updates: {}",
+        report.stats.updates
+    );
+    assert!(
+        report.last_frame.unwrap() == x.xwd().canonical(),
+        "the viewer's frame differs from the X server's screen"
+    );
+}
+
 /// Streams 90 frames at 30 fps of the screen (or `window`) to a CPU receiver while `act` runs
 /// with the display's name; returns the receiver's report once both ends are done.
 async fn stream_while(
@@ -30,31 +70,12 @@ async fn stream_while(
     window: Option<WindowSelector>,
     act: impl FnOnce(&str) + Send + 'static,
 ) -> ReceiverReport {
-    let config = SenderConfig {
-        source: SourceSpec::X11(Some(x.display.clone())),
-        window,
-        fps: 30,
-        frames: Some(90),
-        diff: BackendRequest::Cpu,
-        // Compared with xwd, which leaves the pointer out.
-        cursor: false,
-        ..SenderConfig::default()
-    };
-    let sender = Sender::listen(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        &Identity::generate().unwrap(),
-    )
-    .unwrap();
+    let sender = x11_sender(x, window, 30, Some(90));
     let link = sender.link().unwrap().clone();
     let sending = tokio::spawn(sender.run());
     let display = x.display.clone();
     let acting = tokio::task::spawn_blocking(move || act(&display));
-    let cpu = ReceiverConfig {
-        compositor: BackendRequest::Cpu,
-        ..ReceiverConfig::default()
-    };
-    let report = Receiver::connect(cpu, link).run().await.unwrap();
+    let report = Receiver::connect(cpu_receiver(), link).run().await.unwrap();
     acting.await.unwrap();
     assert_eq!(sending.await.unwrap().unwrap().frames, 90);
     assert_eq!(report.stats.checksum_mismatches, 0);
@@ -81,16 +102,8 @@ async fn a_real_x11_screen_arrives_exactly() {
         assert!(run_on(display, "xdotool", &["key", "Return"]));
     })
     .await;
-    assert!(
-        report.stats.updates > 2,
-        "typing produced updates: {}",
-        report.stats.updates
-    );
     // The typing finished well before the last of the 3 seconds of frames: the screen is still.
-    assert!(
-        report.last_frame.unwrap() == x.xwd().canonical(),
-        "the viewer's frame differs from the X server's screen"
-    );
+    assert_typed_and_exact(report, &x);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,30 +154,11 @@ async fn a_followed_window_is_shared_as_it_moves_and_resizes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
     let Some(x) = desktop().await else { return };
-    let config = SenderConfig {
-        source: SourceSpec::X11(Some(x.display.clone())),
-        fps: 60,
-        // No frame count: the sender waits for the X server to report changes.
-        frames: None,
-        diff: BackendRequest::Cpu,
-        cursor: false,
-        ..SenderConfig::default()
-    };
-    let sender = Sender::listen(
-        config,
-        "127.0.0.1:0".parse().unwrap(),
-        &Identity::generate().unwrap(),
-    )
-    .unwrap();
+    // No frame count: the sender waits for the X server to report changes.
+    let sender = x11_sender(&x, None, 60, None);
     let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
     let sending = tokio::spawn(sender.run());
-    let receiver = Receiver::connect(
-        ReceiverConfig {
-            compositor: BackendRequest::Cpu,
-            ..ReceiverConfig::default()
-        },
-        link,
-    );
+    let receiver = Receiver::connect(cpu_receiver(), link);
     let stop = receiver.stop_handle();
     let receiving = tokio::spawn(receiver.run());
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -201,13 +195,5 @@ async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
         "{still_frames} frames grabbed in {seconds:.1} s of a still screen"
     );
     assert_eq!(report.stats.checksum_mismatches, 0);
-    assert!(
-        report.stats.updates > 2,
-        "typing produced updates: {}",
-        report.stats.updates
-    );
-    assert!(
-        report.last_frame.unwrap() == x.xwd().canonical(),
-        "the viewer's frame differs from the X server's screen"
-    );
+    assert_typed_and_exact(report, &x);
 }
