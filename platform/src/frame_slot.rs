@@ -7,7 +7,7 @@
 //! superset of what changed since the previous grab. A size change, or a frame whose damage is
 //! unknown, makes the damage unknown (compare everything).
 
-use crate::{CaptureError, ChangeSignal};
+use crate::{CaptureError, ChangeSignal, ChangeWatcher};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 use tessera_engine::Rect;
@@ -31,7 +31,7 @@ pub(crate) struct FrameSlot {
     pending: Mutex<Pending>,
     arrived: Condvar,
     /// Told of every frame and failure, once the capture is watched.
-    signal: Mutex<Option<ChangeSignal>>,
+    watcher: ChangeWatcher,
 }
 
 /// The frame a grab took: tightly packed 4-byte pixels, `width * 4` bytes a row.
@@ -61,23 +61,18 @@ impl TakenFrame {
 impl FrameSlot {
     /// Calls `signal` after every frame put and every failure from now on.
     pub fn watch(&self, signal: ChangeSignal) {
-        *self.signal.lock().unwrap_or_else(|e| e.into_inner()) = Some(signal);
+        self.watcher.set(signal);
     }
 
     /// The signal [`Self::watch`] set, for a slot that replaces this one.
     pub fn watcher(&self) -> Option<ChangeSignal> {
-        self.signal
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.watcher.get()
     }
 
     /// Wakes a take waiting for a frame, and the watcher.
     fn announce(&self) {
         self.arrived.notify_all();
-        if let Some(signal) = self.watcher() {
-            signal();
-        }
+        self.watcher.signal();
     }
 
     /// A grab: the newest frame if one came, else the frame stays and nothing is damaged (the

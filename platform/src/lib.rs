@@ -78,6 +78,32 @@ pub struct WindowInfo {
 /// changed since the last grab: damage, a new frame, the pointer moving or changing shape.
 pub type ChangeSignal = std::sync::Arc<dyn Fn() + Send + Sync>;
 
+/// Where a backend whose frames arrive on another thread keeps the signal `watch_changes`
+/// gave it (none until then).
+#[cfg(any(target_os = "linux", windows, target_os = "macos", test))]
+#[derive(Default)]
+pub(crate) struct ChangeWatcher(std::sync::Mutex<Option<ChangeSignal>>);
+
+#[cfg(any(target_os = "linux", windows, target_os = "macos", test))]
+impl ChangeWatcher {
+    /// Signals to `signal` from now on.
+    pub fn set(&self, signal: ChangeSignal) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(signal);
+    }
+
+    /// The signal set, if any.
+    pub fn get(&self) -> Option<ChangeSignal> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Calls the signal, if one is set.
+    pub fn signal(&self) {
+        if let Some(signal) = self.get() {
+            signal();
+        }
+    }
+}
+
 /// A screen (or part of one) that can be grabbed again and again.
 pub trait Capture: Send {
     /// Takes the screen as it is now, and the damage reported since the previous grab.

@@ -8,7 +8,7 @@
 //! the previous one stays and nothing is damaged. The stream offers BGRx, RGBx, BGRA and RGBA
 //! at any size, and follows the producer when it changes format or size.
 
-use crate::{Capture, CaptureError, ChangeSignal};
+use crate::{Capture, CaptureError, ChangeSignal, ChangeWatcher};
 use pipewire as pw;
 use pw::spa;
 use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
@@ -49,17 +49,14 @@ struct Shared {
     latest: Mutex<Latest>,
     arrived: Condvar,
     /// Told of every frame and error, once the capture is watched.
-    signal: Mutex<Option<ChangeSignal>>,
+    watcher: ChangeWatcher,
 }
 
 impl Shared {
     /// Wakes a grab waiting for the first frame, and the watcher: a frame (or an error) came.
     fn announce(&self) {
         self.arrived.notify_all();
-        let signal = self.signal.lock().expect("pipewire signal").clone();
-        if let Some(signal) = signal {
-            signal();
-        }
+        self.watcher.signal();
     }
 }
 
@@ -98,7 +95,7 @@ impl PipeWireCapture {
         let shared = Arc::new(Shared {
             latest: Mutex::new(Latest::default()),
             arrived: Condvar::new(),
-            signal: Mutex::new(None),
+            watcher: ChangeWatcher::default(),
         });
         let (quit, quit_rx) = pw::channel::channel::<()>();
         let (started_tx, started_rx) = std::sync::mpsc::channel();
@@ -211,7 +208,7 @@ impl Capture for PipeWireCapture {
     }
 
     fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
-        *self.shared.signal.lock().expect("pipewire signal") = Some(signal);
+        self.shared.watcher.set(signal);
         true
     }
 

@@ -262,13 +262,10 @@ impl Sender {
         let mut source = source;
         // A watched source is grabbed when it reports a change (and for the periodic full
         // compare), not at every frame time; a run of so many frames takes them all.
-        let signal_events = Mutex::new(events.clone());
+        let signal_events = events.clone();
         let watched = config.frames.is_none()
             && source.watch_changes(Arc::new(move || {
-                let _ = signal_events
-                    .lock()
-                    .expect("signal lock")
-                    .send(Event::SourceChanged);
+                let _ = signal_events.send(Event::SourceChanged);
             }));
         let capture_stats = stats.clone();
         let capture_config = config.clone();
@@ -655,8 +652,7 @@ fn capture_loop(
         // Wait for an event, or until the next frame is due.
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
-        // A watched source that reported nothing is next grabbed for the full compare.
-        let quiet_until = (watched && !pacing.reported).then(|| full_compared + FULL_COMPARE_EVERY);
+        let quiet_until = pacing.quiet_until(watched, full_compared);
         let wait = match (capturing, pacing.interval) {
             (true, Some(_)) => quiet_until
                 .map_or(next_due, |q| q.max(next_due))
@@ -754,7 +750,9 @@ fn capture_loop(
         let due = match pacing.interval {
             Some(_) => now >= next_due,
             None => broadcaster.has_capacity(),
-        } && (pacing.reported || !watched || full_compare);
+        } && pacing
+            .quiet_until(watched, full_compared)
+            .is_none_or(|q| now >= q);
         if capturing && due {
             // The frame about to be replaced becomes the base of the next patches.
             if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
@@ -1007,6 +1005,14 @@ struct Pacing {
     reported: bool,
     /// Region and window changes the loop applies to the source, with their replies.
     source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
+}
+
+impl Pacing {
+    /// Until when a watched source that reported nothing is left alone: its next grab is the
+    /// full compare. `None`: it is grabbed at the frame rate (unwatched, or it reported).
+    fn quiet_until(&self, watched: bool, full_compared: Instant) -> Option<Instant> {
+        (watched && !self.reported).then(|| full_compared + FULL_COMPARE_EVERY)
+    }
 }
 
 fn handle(

@@ -27,3 +27,4 @@ pub use update::{
     UpdateHeader, CACHED_LEN, COPIES_CAPABILITY, PATCH_HEADER_LEN, TILE_HEADER_LEN,
     UPDATE_HEADER_LEN, UPDATE_MAGIC,
 };
+pub(crate) use update::{FLAG_COPIES, FLAG_KEYFRAME};

@@ -46,8 +46,9 @@ pub const TILE_HEADER_LEN: usize = 9;
 /// (the other bits are [`TileCodec::bit`]s).
 pub const COPIES_CAPABILITY: u8 = 0x80;
 
-const FLAG_KEYFRAME: u8 = 1;
-const FLAG_COPIES: u8 = 2;
+/// The update's flags: a keyframe; copy commands follow.
+pub(crate) const FLAG_KEYFRAME: u8 = 1;
+pub(crate) const FLAG_COPIES: u8 = 2;
 
 /// How one tile's pixels are packed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -43,7 +43,8 @@ mod recent;
 use super::frame_message::{frame_message_bound, FRAME_HEADER_LEN, FRAME_MAGIC};
 use super::FrameChecksum;
 use crate::codec::{
-    index_bytes, COPY_LEN, MAX_COPIES, PATCH_HEADER_LEN, TILE_HEADER_LEN, UPDATE_HEADER_LEN,
+    index_bytes, COPY_LEN, FLAG_COPIES, FLAG_KEYFRAME, MAX_COPIES, PATCH_HEADER_LEN,
+    TILE_HEADER_LEN, UPDATE_HEADER_LEN,
 };
 use crate::{TileCodec, TileGrid, BYTES_PER_PIXEL, MAX_PALETTE_COLOURS, UPDATE_MAGIC};
 use block_history::{BlockForm, BlockHistory, MAX_SMALL_BLOCK};
@@ -60,15 +61,13 @@ use thiserror::Error;
 /// their flag (the update's flags ride in the tag's two low bits).
 pub const COMPACT_TAG: u8 = 0xC4;
 /// The tag's bits that are the update's flags.
-const TAG_FLAGS: u8 = 0x03;
+const TAG_FLAGS: u8 = FLAG_KEYFRAME | FLAG_COPIES;
 
 /// Whether a frame message whose first byte is `first` is in the compact form.
 pub fn is_compact(first: u8) -> bool {
     first & !TAG_FLAGS == COMPACT_TAG
 }
 
-const FLAG_KEYFRAME: u8 = 1;
-const FLAG_COPIES: u8 = 2;
 /// Bytes of a patch's base hash.
 const BASE_LEN: usize = 8;
 /// In a compact record's codec byte: the patch's base hash is left out.
