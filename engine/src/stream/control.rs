@@ -17,7 +17,7 @@ use super::join::{secrets_match, SECRET_LEN};
 use crate::{DecodeLimits, PixelFormat, MAX_TILE_SIZE, MIN_TILE_SIZE};
 use thiserror::Error;
 
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 /// Largest control message body accepted.
 pub const MAX_CONTROL_MESSAGE: usize = 4096;
 const MAX_DETAIL: usize = 1024;

@@ -10,19 +10,20 @@
 //!
 //! | field | bytes | meaning |
 //! |---|---|---|
-//! | tag | 1 | `0xC4` plus the update's flags (`0xC6` with copies; never a keyframe); a canonical message starts with `T` |
-//! | sequence step | varint | sequence minus the previous message's |
-//! | time step | varint | capture time minus the previous message's, zigzag |
+//! | tag | 1 | `0xC4` plus the update's flags (`0x02` with copies; never a keyframe), `0x08` for a sequence step of 1, `0x10` for one tile record; a canonical message starts with `T` |
+//! | sequence step | varint | sequence minus the previous message's; left out when it is 1 |
+//! | time step | varint | capture time step minus the previous message's time step, zigzag |
 //! | checksum | 8 | the frame checksum, as in the frame header |
-//! | tile count | varint | |
+//! | tile count | varint | left out when it is 1 |
 //! | copies | | with flag bit 1: as in the update message |
-//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out; bits 6 and 5: how a small block travels), payload length varint (left out where the payload's own bytes tell it: a block in the repeat form, or the last record, which runs to the end), payload |
+//! | records | | per tile: index step (index minus the previous record's index plus one, zigzag; the first counts from 0) as a varint, codec `u8` (bit 7: base hash left out; bits 6 and 5: how a small block or a cached tile's hash travels; bits 3 and 4: the rectangle's form), payload length varint (left out where the payload's own bytes tell it: the repeat form, or the last record, which runs to the end), payload |
 //!
 //! Width, height, tile size and format are the previous message's. Payloads are as in the update
 //! message, except:
 //! - the patch header of patches, rects and palette rects (codecs 3, 4, 6) gives its rectangle
 //!   as four bytes (`x`, `y`, `width - 1`, `height - 1`; tiles are at most 256 pixels) instead
-//!   of four `u16`s;
+//!   of four `u16`s, or in one or two where it continues the rectangle of the tile to its
+//!   left or above, or moves the previous message's rectangle of its tile (`patch_rect.rs`);
 //! - in an update without copies, such a patch leaves its 8-byte base hash out (codec bit 7)
 //!   when the base is the tile as the previous message's frame has it. The viewer puts back the
 //!   hash of the tile it holds, but only while it holds that frame (its frame checksum is the
@@ -31,6 +32,7 @@
 //! - a palette body (codecs 5, 6) whose colours are those of one of the 8 palette bodies of
 //!   compact messages (since the last canonical one) used most recently gives `0x80 + k` for
 //!   the `k`-th most recent as its count, and no colours;
+//! - a cached tile's hash among the 256 named most recently travels as one byte, its place;
 //! - an lz4 block that decompresses to at most 1 KiB travels as a reference to an equal recent
 //!   block, or compressed against the ones before it (`block_history.rs`).
 //!
@@ -38,22 +40,30 @@
 //! the previous message is the same on both.
 
 mod block_history;
+mod patch_rect;
 mod recent;
 
 use super::frame_message::{frame_message_bound, FRAME_HEADER_LEN, FRAME_MAGIC};
 use super::FrameChecksum;
 use crate::codec::{
-    index_bytes, COPY_LEN, FLAG_COPIES, FLAG_KEYFRAME, MAX_COPIES, PATCH_HEADER_LEN,
+    index_bytes, CACHED_LEN, COPY_LEN, FLAG_COPIES, FLAG_KEYFRAME, MAX_COPIES, PATCH_HEADER_LEN,
     TILE_HEADER_LEN, UPDATE_HEADER_LEN,
 };
 use crate::{TileCodec, TileGrid, BYTES_PER_PIXEL, MAX_PALETTE_COLOURS, UPDATE_MAGIC};
 use block_history::{BlockForm, BlockHistory, MAX_SMALL_BLOCK};
+use patch_rect::{MessageRects, RECT_FORM};
 use recent::Recent;
 
 /// How many palettes both ends keep.
 const RECENT_PALETTES: usize = 8;
 /// The colours of the palette bodies of compact messages since the last canonical message.
 type RecentPalettes = Recent<RECENT_PALETTES>;
+/// How many hashes of cached tiles both ends keep.
+const RECENT_CACHED: usize = 256;
+/// The hashes of the cached tiles named by compact messages since the last canonical message.
+type RecentCached = Recent<RECENT_CACHED>;
+// One byte names a recent cached tile.
+const _: () = assert!(RECENT_CACHED <= 256);
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -62,10 +72,14 @@ use thiserror::Error;
 pub const COMPACT_TAG: u8 = 0xC4;
 /// The tag's bits that are the update's flags.
 const TAG_FLAGS: u8 = FLAG_KEYFRAME | FLAG_COPIES;
+/// In the tag: the sequence step is 1, and left out.
+const STEP_ONE: u8 = 0x08;
+/// In the tag: the message has one tile record, and leaves the tile count out.
+const ONE_RECORD: u8 = 0x10;
 
 /// Whether a frame message whose first byte is `first` is in the compact form.
 pub fn is_compact(first: u8) -> bool {
-    first & !TAG_FLAGS == COMPACT_TAG
+    first & !(TAG_FLAGS | STEP_ONE | ONE_RECORD) == COMPACT_TAG
 }
 
 /// Bytes of a patch's base hash.
@@ -74,10 +88,12 @@ const BASE_LEN: usize = 8;
 const BASE_LEFT_OUT: u8 = 0x80;
 /// In a compact record's codec byte: the small lz4 block is compressed against the history.
 const HISTORY_FORM: u8 = 0x40;
-/// In a compact record's codec byte: the small lz4 block is one byte naming a recent one.
+/// In a compact record's codec byte: the small lz4 block (or a cached tile's hash) is one
+/// byte naming a recent one.
 const REPEAT_FORM: u8 = 0x20;
-/// The codec byte's bits that are not the codec.
-const CODE_FLAGS: u8 = BASE_LEFT_OUT | HISTORY_FORM | REPEAT_FORM;
+/// The codec byte's bits that are not the codec (bits 3 and 4 tell a patch rectangle's form:
+/// `patch_rect.rs`).
+const CODE_FLAGS: u8 = BASE_LEFT_OUT | HISTORY_FORM | REPEAT_FORM | RECT_FORM;
 /// A compact palette body's count byte at or above this: the colours of a recent palette body,
 /// `RECENT_PALETTE + k` for the `k`-th most recently used.
 const RECENT_PALETTE: u8 = 0x80;
@@ -87,6 +103,9 @@ const RECENT_PALETTE: u8 = 0x80;
 struct Context {
     sequence: u64,
     capture_time_us: u64,
+    /// The capture time step this message declared (0 for a canonical message): the next
+    /// compact message's time step is sent as the difference from it.
+    time_step: i64,
     checksum: u64,
     width: u32,
     height: u32,
@@ -169,6 +188,7 @@ fn canonical(message: &[u8]) -> Option<Canonical<'_>> {
         context: Context {
             sequence: u64_at(message, 4),
             capture_time_us: u64_at(message, 12),
+            time_step: 0,
             checksum: u64_at(message, 20),
             width: u32_at(message, u + 12),
             height: u32_at(message, u + 16),
@@ -235,7 +255,9 @@ pub struct FramePacker {
     /// The tile hashes of the previous message's frame.
     previous_hashes: Vec<u64>,
     palettes: RecentPalettes,
+    cached: RecentCached,
     history: BlockHistory,
+    rects: MessageRects,
     block: Vec<u8>,
 }
 
@@ -249,7 +271,9 @@ impl FramePacker {
         self.previous_hashes.extend_from_slice(hashes);
         if !packed.first().is_some_and(|&b| is_compact(b)) {
             self.palettes.clear();
+            self.cached.clear();
             self.history.clear();
+            self.rects.clear();
         }
         packed
     }
@@ -291,20 +315,33 @@ impl FramePacker {
         if parts.flags & TAG_FLAGS != parts.flags {
             return None;
         }
-        out.push(COMPACT_TAG | parts.flags);
-        put_varint(&mut out, c.sequence.wrapping_sub(previous.sequence));
-        put_varint(
-            &mut out,
-            zigzag(c.capture_time_us.wrapping_sub(previous.capture_time_us) as i64),
-        );
+        let sequence_step = c.sequence.wrapping_sub(previous.sequence);
+        let time_step = c.capture_time_us.wrapping_sub(previous.capture_time_us) as i64;
+        let mut tag = COMPACT_TAG | parts.flags;
+        if sequence_step == 1 {
+            tag |= STEP_ONE;
+        }
+        if parts.tile_count == 1 {
+            tag |= ONE_RECORD;
+        }
+        out.push(tag);
+        if tag & STEP_ONE == 0 {
+            put_varint(&mut out, sequence_step);
+        }
+        put_varint(&mut out, zigzag(time_step.wrapping_sub(previous.time_step)));
         out.extend_from_slice(&c.checksum.to_le_bytes());
-        put_varint(&mut out, u64::from(parts.tile_count));
+        if tag & ONE_RECORD == 0 {
+            put_varint(&mut out, u64::from(parts.tile_count));
+        }
         out.extend_from_slice(parts.copies);
+        self.rects.start(grid.cols());
         // Copies change tiles before the patches apply: their bases are not the previous frame's.
         let bases_known = parts.flags & FLAG_COPIES == 0;
         let mut records = parts.records;
         let mut next_index = 0i64;
         let mut head = Vec::with_capacity(BASE_LEN + 5);
+        // A recent cached tile's place in the list.
+        let mut named = [0u8; 1];
         for n in 0..parts.tile_count {
             if records.len() < TILE_HEADER_LEN {
                 return None;
@@ -339,15 +376,26 @@ impl FramePacker {
                 } else {
                     head.extend_from_slice(&payload[..BASE_LEN]);
                 }
-                head.extend_from_slice(&[x as u8, y as u8, (w - 1) as u8, (h - 1) as u8]);
+                code |= self.rects.encode(index, [x, y, w, h], &mut head);
                 body = &payload[PATCH_HEADER_LEN..];
                 (block_width, block_height) = (usize::from(w), usize::from(h));
             } else {
                 let r = grid.tile_rect(index as usize);
                 (block_width, block_height) = (r.width as usize, r.height as usize);
             }
+            if TileCodec::from_wire_code(code) == Some(TileCodec::Cached) && len == CACHED_LEN {
+                // A tile named again by its hash: one byte while the hash is recent.
+                if let Some(k) = self.cached.find(payload) {
+                    self.cached.use_entry(k);
+                    code |= REPEAT_FORM;
+                    named[0] = k as u8;
+                    body = &named;
+                } else {
+                    self.cached.add(payload);
+                }
+            }
             let mut colours = 0;
-            if has_palette(code & !BASE_LEFT_OUT) {
+            if has_palette(code & !CODE_FLAGS) {
                 let palette = palette_colours(body)?;
                 colours = palette.len() / BYTES_PER_PIXEL;
                 match self.palettes.find(palette) {
@@ -362,7 +410,7 @@ impl FramePacker {
                 }
                 body = &body[1 + palette.len()..];
             }
-            let small = block_size(code & !BASE_LEFT_OUT, block_width, block_height, colours)
+            let small = block_size(code & !CODE_FLAGS, block_width, block_height, colours)
                 .filter(|&size| size <= MAX_SMALL_BLOCK);
             if let Some(size) = small {
                 self.block.clear();
@@ -382,7 +430,13 @@ impl FramePacker {
             out.extend_from_slice(body);
         }
         // Bytes after the last record: the viewer refuses the canonical form; keep it so.
-        records.is_empty().then_some(out)
+        if !records.is_empty() {
+            return None;
+        }
+        if let Some(p) = self.previous.as_mut() {
+            p.time_step = time_step;
+        }
+        Some(out)
     }
 }
 
@@ -395,7 +449,7 @@ fn repeat_record_len(code: u8, wire_code: u8, rest: &[u8]) -> Result<usize, Comp
         if wire_code & BASE_LEFT_OUT == 0 {
             len += BASE_LEN;
         }
-        len += 4;
+        len += patch_rect::header_len(wire_code);
     }
     if has_palette(code) {
         len += match rest.get(len) {
@@ -412,7 +466,12 @@ fn repeat_record_len(code: u8, wire_code: u8, rest: &[u8]) -> Result<usize, Comp
 pub struct FrameUnpacker {
     previous: Option<Context>,
     palettes: RecentPalettes,
+    cached: RecentCached,
     history: BlockHistory,
+    rects: MessageRects,
+    /// Rectangles read in a short form, for tests.
+    #[cfg(test)]
+    short_rects: usize,
 }
 
 /// A cursor over a compact message.
@@ -484,7 +543,9 @@ impl FrameUnpacker {
                 // the connection, so no compact message follows one.
                 self.previous = canonical(&wire).map(|c| c.context);
                 self.palettes.clear();
+                self.cached.clear();
                 self.history.clear();
+                self.rects.clear();
                 Ok(Unpacked {
                     message: wire,
                     not_held: false,
@@ -503,12 +564,13 @@ impl FrameUnpacker {
         held: Option<&FrameChecksum>,
     ) -> Result<(Unpacked, Context), CompactError> {
         let mut r = Reader { bytes: wire, at: 1 };
-        let sequence = previous.sequence.wrapping_add(r.varint()?);
-        let capture_time_us = previous
-            .capture_time_us
-            .wrapping_add(unzigzag(r.varint()?) as u64);
+        let tag = wire[0];
+        let sequence_step = if tag & STEP_ONE != 0 { 1 } else { r.varint()? };
+        let sequence = previous.sequence.wrapping_add(sequence_step);
+        let time_step = previous.time_step.wrapping_add(unzigzag(r.varint()?));
+        let capture_time_us = previous.capture_time_us.wrapping_add(time_step as u64);
         let checksum = u64_at(r.take(8)?, 0);
-        let flags = wire[0] & TAG_FLAGS;
+        let flags = tag & TAG_FLAGS;
         if flags & FLAG_KEYFRAME != 0 {
             return Err(CompactError::Invalid("a keyframe in compact form"));
         }
@@ -518,7 +580,11 @@ impl FrameUnpacker {
             u32::from(previous.tile_size),
         )
         .map_err(|_| CompactError::Invalid("the previous message's frame has no tile grid"))?;
-        let tile_count = r.varint()?;
+        let tile_count = if tag & ONE_RECORD != 0 {
+            1
+        } else {
+            r.varint()?
+        };
         if tile_count > grid.tile_count() as u64 {
             return Err(CompactError::Invalid("more tiles than the frame has"));
         }
@@ -529,6 +595,7 @@ impl FrameUnpacker {
         let context = Context {
             sequence,
             capture_time_us,
+            time_step,
             checksum,
             ..*previous
         };
@@ -557,6 +624,7 @@ impl FrameUnpacker {
         }
         let mut not_held = false;
         let mut next_index = 0i64;
+        self.rects.start(grid.cols());
         for n in 0..tile_count {
             let index = next_index
                 .checked_add(unzigzag(r.varint()?))
@@ -598,20 +666,43 @@ impl FrameUnpacker {
                     out.extend_from_slice(base);
                     payload = &payload[BASE_LEN..];
                 }
-                let rect = payload
-                    .get(..4)
-                    .ok_or(CompactError::Invalid("patch header cut short"))?;
-                for (i, &v) in rect.iter().enumerate() {
-                    // x and y as they are; width and height less one.
-                    let v = u16::from(v) + u16::from(i >= 2);
+                let rect = self
+                    .rects
+                    .decode(index as u32, wire_code, &mut payload)
+                    .map_err(CompactError::Invalid)?;
+                #[cfg(test)]
+                {
+                    self.short_rects += usize::from(wire_code & RECT_FORM != 0);
+                }
+                for v in rect {
                     out.extend_from_slice(&v.to_le_bytes());
                 }
-                (block_width, block_height) = (usize::from(rect[2]) + 1, usize::from(rect[3]) + 1);
-                payload = &payload[4..];
-            } else if wire_code & BASE_LEFT_OUT != 0 {
+                (block_width, block_height) = (usize::from(rect[2]), usize::from(rect[3]));
+            } else if wire_code & (BASE_LEFT_OUT | RECT_FORM) != 0 {
                 return Err(CompactError::Invalid(
-                    "a base hash left out of a whole tile",
+                    "a base hash or rectangle on a whole tile",
                 ));
+            } else if code == TileCodec::Cached.wire_code() {
+                match wire_code & (HISTORY_FORM | REPEAT_FORM) {
+                    0 => {
+                        if payload.len() == CACHED_LEN {
+                            self.cached.add(payload);
+                        }
+                        out.extend_from_slice(payload);
+                    }
+                    REPEAT_FORM => {
+                        let hash = match payload {
+                            &[k] => self.cached.use_entry(usize::from(k)),
+                            _ => None,
+                        }
+                        .ok_or(CompactError::Invalid("no such recent cached tile"))?;
+                        out.extend_from_slice(hash);
+                    }
+                    _ => return Err(CompactError::Invalid("history form on a cached tile")),
+                }
+                let canonical_len = (out.len() - len_at - 4) as u32;
+                out[len_at..len_at + 4].copy_from_slice(&canonical_len.to_le_bytes());
+                continue;
             } else {
                 let r = grid.tile_rect(index as usize);
                 (block_width, block_height) = (r.width as usize, r.height as usize);
@@ -680,6 +771,7 @@ impl FrameUnpacker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::UpdateHeader;
     use crate::stream::{FrameChecksum, FrameHeader};
     use crate::{
         CpuDiff, DirtyMask, FrameBuffer, PatchBase, PixelFormat, Scene, SyntheticSource,
@@ -794,7 +886,7 @@ mod tests {
                 assert_eq!(unpack_held(&mut unpacker, &wire, None), canonical);
                 continue;
             }
-            assert_eq!(wire[0], COMPACT_TAG);
+            assert!(is_compact(wire[0]) && wire[0] & TAG_FLAGS == 0);
             assert!(wire.len() < canonical.len());
             assert!(wire.len() <= unpacker.compact_bound().unwrap());
             canonical_bytes += canonical.len();
@@ -835,9 +927,19 @@ mod tests {
     /// in each tile, both framed with their frames' checksums, and the checksum of the
     /// keyframe's frame (what the viewer holds after it).
     fn typed_glyph() -> (Vec<u8>, Vec<u8>, FrameChecksum) {
-        let grid = TileGrid::new(128, 64, 64).unwrap();
+        glyphs(64, &[(10..20, 20..24), (10..20, 84..88)], 2)
+    }
+
+    /// As [`typed_glyph`], in a 128-pixel-wide frame `height` high, with glyphs over the
+    /// `(rows, columns)` given, which make `patches` palette rects.
+    fn glyphs(
+        height: usize,
+        spans: &[(std::ops::Range<usize>, std::ops::Range<usize>)],
+        patches: usize,
+    ) -> (Vec<u8>, Vec<u8>, FrameChecksum) {
+        let grid = TileGrid::new(128, height as u32, 64).unwrap();
         // A background of many colours: no whole tile goes as a palette.
-        let mut frame = FrameBuffer::new(128, 64, PixelFormat::Bgra8).unwrap();
+        let mut frame = FrameBuffer::new(128, height as u32, PixelFormat::Bgra8).unwrap();
         for (i, p) in frame.pixels_mut().chunks_exact_mut(4).enumerate() {
             p.copy_from_slice(&[(i % 64 * 3) as u8, (i / 128 * 3) as u8, 40, 0xff]);
         }
@@ -851,8 +953,12 @@ mod tests {
             .encode_keyframe(&frame.as_frame(), &grid, 1, &mut key)
             .unwrap();
         let previous = frame.clone();
-        for y in 10..20 {
-            for x in (20..24).chain(84..88) {
+        let pixels = spans.iter().flat_map(|(rows, cols)| {
+            rows.clone()
+                .flat_map(move |y| cols.clone().map(move |x| (x, y)))
+        });
+        for (x, y) in pixels {
+            {
                 let i = (y * 128 + x) * 4;
                 let ink = (x % 64 * 7 + y * y * 13) % 5 < 2;
                 frame.pixels_mut()[i..i + 4].copy_from_slice(&[0, 0, 0, 0xff].map(|v| {
@@ -876,7 +982,7 @@ mod tests {
             .encode_delta(&frame.as_frame(), &grid, &all, Some(&base), 2, &mut delta)
             .unwrap();
         assert_eq!(
-            stats.palette_tiles, 2,
+            stats.palette_tiles, patches,
             "the glyphs go as palette rects: {stats:?}"
         );
         (
@@ -892,12 +998,12 @@ mod tests {
         let mut packer = FramePacker::default();
         packer.pack(Arc::new(key.clone()), held.hashes());
         let wire = packer.pack(Arc::new(delta.clone()), &[]);
-        // Against the canonical form: the headers (12 bytes left of 56: tag with the flags,
-        // 1-byte steps, checksum, count), two record headers (3 bytes left of 9, then 2: the
+        // Against the canonical form: the headers (11 bytes left of 56: tag with the flags
+        // and the sequence step of 1, 1-byte time step, checksum, count), two record headers (3 bytes left of 9, then 2: the
         // last record's length is the rest), two base hashes, the second rect's two colours,
         // 4 bytes of each rectangle, and the second rect's index block (the first one's again:
         // 11 bytes of lz4, 10 of them literals) but for the one byte that names it.
-        let saved = (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 12)
+        let saved = (FRAME_HEADER_LEN + UPDATE_HEADER_LEN - 11)
             + (9 - 3)
             + (9 - 2)
             + 2 * 8
@@ -908,6 +1014,108 @@ mod tests {
         let mut unpacker = FrameUnpacker::default();
         assert_eq!(unpack_held(&mut unpacker, &key, None), key);
         assert_eq!(unpack_held(&mut unpacker, &wire, Some(&held)), delta);
+    }
+
+    #[test]
+    fn a_glyph_across_tile_edges_continues_its_rectangle_in_one_byte() {
+        // One glyph over the corner where four 64-pixel tiles meet: four patches, and each
+        // but the first continues a rectangle to its left or above.
+        let (key, delta, held) = glyphs(128, &[(58..70, 60..68)], 4);
+        let mut packer = FramePacker::default();
+        packer.pack(Arc::new(key.clone()), held.hashes());
+        let wire = packer.pack(Arc::new(delta.clone()), &[]);
+        let mut unpacker = FrameUnpacker::default();
+        assert_eq!(unpack_held(&mut unpacker, &key, None), key);
+        assert_eq!(unpack_held(&mut unpacker, &wire, Some(&held)), delta);
+        assert_eq!(unpacker.short_rects, 3);
+    }
+
+    /// A delta of a 128x128 frame (64-pixel tiles) with `records`: (tile, codec, payload).
+    fn delta_of(sequence: u64, records: &[(u32, TileCodec, &[u8])]) -> Vec<u8> {
+        let mut update = Vec::new();
+        UpdateHeader {
+            sequence,
+            width: 128,
+            height: 128,
+            tile_size: 64,
+            format: PixelFormat::Bgra8,
+            keyframe: false,
+            tile_count: records.len() as u32,
+        }
+        .write(&[], &mut update);
+        for &(index, codec, payload) in records {
+            update.extend_from_slice(&index.to_le_bytes());
+            update.push(codec.wire_code());
+            update.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            update.extend_from_slice(payload);
+        }
+        message(sequence, sequence * 1000, &update)
+    }
+
+    #[test]
+    fn a_cached_tile_named_again_takes_one_byte() {
+        let frame = FrameBuffer::new(128, 128, PixelFormat::Bgra8).unwrap();
+        let grid = TileGrid::new(128, 128, 64).unwrap();
+        let mut key = Vec::new();
+        TileEncoder::single_threaded()
+            .encode_keyframe(&frame.as_frame(), &grid, 1, &mut key)
+            .unwrap();
+        let key = message(1, 1000, &key);
+        let (a, b) = ([0xa; CACHED_LEN], [0xb; CACHED_LEN]);
+        let messages = [
+            delta_of(2, &[(0, TileCodec::Cached, &a), (1, TileCodec::Cached, &b)]),
+            delta_of(3, &[(0, TileCodec::Cached, &b), (3, TileCodec::Cached, &a)]),
+            delta_of(4, &[(2, TileCodec::Cached, &a)]),
+        ];
+        let mut packer = FramePacker::default();
+        let mut unpacker = FrameUnpacker::default();
+        packer.pack(Arc::new(key.clone()), &[0; 4]);
+        unpacker.unpack(key, None).unwrap();
+        let mut sizes = Vec::new();
+        for m in messages {
+            let wire = packer.pack(Arc::new(m.clone()), &[0; 4]);
+            sizes.push(wire.len());
+            assert_eq!(unpacker.unpack(wire.to_vec(), None).unwrap().message, m);
+        }
+        // Tag, time step (2 bytes for the first step of 1 ms, then 1 for no change of it),
+        // checksum, count; then per record index step, codec, hash (with a length but for the
+        // last record): the first names two new hashes, the second the same two again in one
+        // byte each, the third one in a message of one record (no count).
+        assert_eq!(sizes, [12 + (2 + 1 + 8) + (1 + 1 + 8), 11 + 3 + 3, 10 + 3]);
+    }
+
+    #[test]
+    fn irregular_capture_times_and_sequence_steps_round_trip() {
+        let (key, _, held) = typed_glyph();
+        let mut packer = FramePacker::default();
+        let mut unpacker = FrameUnpacker::default();
+        packer.pack(Arc::new(key.clone()), held.hashes());
+        unpacker.unpack(key, None).unwrap();
+        let update = |sequence: u64| {
+            let mut u = Vec::new();
+            UpdateHeader {
+                sequence,
+                width: 128,
+                height: 64,
+                tile_size: 64,
+                format: PixelFormat::Bgra8,
+                keyframe: false,
+                tile_count: 0,
+            }
+            .write(&[], &mut u);
+            u
+        };
+        let times = [5, 70_000, 3, u64::MAX, 1 << 40, 1 << 40, 0];
+        for (n, &time) in times.iter().enumerate() {
+            let sequence = 2 + n as u64 * n as u64;
+            let m = framed(sequence, time, held.value(), &update(sequence));
+            let wire = packer.pack(Arc::new(m.clone()), held.hashes());
+            assert!(is_compact(wire[0]));
+            assert_eq!(
+                unpacker.unpack(wire.to_vec(), Some(&held)).unwrap().message,
+                m
+            );
+        }
     }
 
     #[test]
@@ -1076,7 +1284,7 @@ mod tests {
         assert_eq!(
             unpacker.unpack(whole, None),
             Err(CompactError::Invalid(
-                "a base hash left out of a whole tile"
+                "a base hash or rectangle on a whole tile"
             ))
         );
         let mut copied = head(FLAG_COPIES, 1);
@@ -1099,6 +1307,43 @@ mod tests {
             unpacker.unpack(short, None),
             Err(CompactError::Invalid("palette colours cut short"))
         );
+        // A continued rectangle without a tile to its left or above with a patch, and on a
+        // whole tile.
+        let mut alone = head(0, 1);
+        alone.extend_from_slice(&[0, 3 | patch_rect::RECT_CONTINUED, 0, 0, 0, 0, 0, 0, 0, 0, 5]);
+        assert_eq!(
+            unpacker.unpack(alone, None),
+            Err(CompactError::Invalid(
+                "a continued rectangle without a neighbour"
+            ))
+        );
+        let mut whole_continued = head(0, 1);
+        whole_continued.extend_from_slice(&[0, 1 | patch_rect::RECT_CONTINUED, 0]);
+        assert_eq!(
+            unpacker.unpack(whole_continued, None),
+            Err(CompactError::Invalid(
+                "a base hash or rectangle on a whole tile"
+            ))
+        );
+        // A cached tile naming a recent hash when none was named, and in the history form.
+        let mut unnamed = head(0, 1);
+        unnamed.extend_from_slice(&[0, 7 | REPEAT_FORM, 0]);
+        assert_eq!(
+            unpacker.unpack(unnamed, None),
+            Err(CompactError::Invalid("no such recent cached tile"))
+        );
+        let mut history = head(0, 1);
+        history.extend_from_slice(&[0, 7 | HISTORY_FORM]);
+        history.extend_from_slice(&[0; CACHED_LEN]);
+        assert_eq!(
+            unpacker.unpack(history, None),
+            Err(CompactError::Invalid("history form on a cached tile"))
+        );
+        // The tag's one-record bit with no record.
+        let mut one = head(0, 0);
+        one[0] |= ONE_RECORD;
+        one.pop();
+        assert_eq!(unpacker.unpack(one, None), Err(CompactError::Truncated));
         // Trailing bytes.
         let mut trailing = head(0, 0);
         trailing.push(0);
@@ -1110,15 +1355,23 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        fn arbitrary_bytes_never_panic(
+            tag in 0u8..16,
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
             let mut unpacker = FrameUnpacker {
-                previous: Some(Context { sequence: 1, capture_time_us: 2, checksum: 3, width: 256, height: 256, tile_size: 16, format: 0 }),
-                palettes: RecentPalettes::default(),
-                history: BlockHistory::default(),
+                previous: Some(Context { sequence: 1, capture_time_us: 2, time_step: 3, checksum: 3, width: 256, height: 256, tile_size: 16, format: 0 }),
+                ..FrameUnpacker::default()
             };
-            let mut wire = vec![COMPACT_TAG];
+            // Any mix of the tag's bits.
+            let tag = COMPACT_TAG
+                | (tag & 3) << 3
+                | if tag & 4 != 0 { FLAG_COPIES } else { 0 }
+                | if tag & 8 != 0 { FLAG_KEYFRAME } else { 0 };
+            let mut wire = vec![tag];
             wire.extend_from_slice(&body);
             unpacker.palettes.add(&[1, 2, 3, 4]);
+            unpacker.cached.add(&[7; CACHED_LEN]);
             let held = FrameChecksum::new(TileGrid::new(256, 256, 16).unwrap());
             if let Ok(Unpacked { message: canonical, .. }) = unpacker.unpack(wire, Some(&held)) {
                 // Whatever unpacks is a whole canonical message of the same frame.
