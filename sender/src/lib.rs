@@ -8,6 +8,7 @@
 //! [`net`], [`stats`], [`chat`] (the chat and command channel's I/O) and [`actions`] (running
 //! approved operations) are shared with `tessera-receiver`.
 
+mod acks;
 pub mod actions;
 pub mod chat;
 pub mod cli;

@@ -2,6 +2,7 @@
 //! gets) and, per viewer, two async tasks (write updates as QUIC streams, read the control
 //! stream). Viewers are served latest-wins through the engine's [`Broadcaster`].
 
+use crate::acks::AckBox;
 use crate::chat::{self, ChatConsole, ChatHub, ChatSetup};
 use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use crate::source::{FrameSource, SourceError, SourceSpec, WindowSelector};
@@ -107,11 +108,11 @@ enum Event {
         codecs: u8,
         /// The viewer's tile cache budget (0: none).
         tile_cache_bytes: u32,
+        /// Where its acknowledgements wait for the capture thread.
+        acks: Arc<AckBox>,
     },
-    Ack {
-        id: ViewerId,
-        sequence: u64,
-    },
+    /// A viewer that had no room acknowledged an update (the acknowledgement is in its box).
+    Acked,
     Keyframe {
         id: ViewerId,
     },
@@ -351,6 +352,7 @@ async fn serve_viewer(
         mut reader, peer, ..
     } = hs;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Arc<Vec<u8>>>(8);
+    let acks = Arc::new(AckBox::default());
     if events
         .send(Event::Joined {
             id,
@@ -358,6 +360,7 @@ async fn serve_viewer(
             updates: tx,
             codecs: peer.codecs,
             tile_cache_bytes: peer.tile_cache_bytes,
+            acks: acks.clone(),
         })
         .is_err()
     {
@@ -384,7 +387,8 @@ async fn serve_viewer(
     });
     loop {
         let event = match reader.recv().await {
-            Ok(ControlMessage::Ack { sequence }) => Event::Ack { id, sequence },
+            Ok(ControlMessage::Ack { sequence }) if acks.push(sequence) => Event::Acked,
+            Ok(ControlMessage::Ack { .. }) => continue,
             Ok(ControlMessage::RequestKeyframe) => Event::Keyframe { id },
             Ok(other) => {
                 let why = format!("unexpected control message {other:?}");
@@ -416,6 +420,8 @@ fn now_us() -> u64 {
 struct Viewer {
     conn: quinn::Connection,
     updates: tokio::sync::mpsc::Sender<Arc<Vec<u8>>>,
+    /// Its acknowledgements not taken yet.
+    acks: Arc<AckBox>,
     /// Since when the viewer has owed an acknowledgement, if it does.
     owing_since: Option<Instant>,
     /// The encoder for this viewer: the sender's codecs that it decodes too.
@@ -647,6 +653,8 @@ fn capture_loop(
     let mut full_compared = Instant::now();
     let mut captured = 0u64;
     let done = |captured: u64| config.frames.is_some_and(|n| captured >= n);
+    let mut taken = Vec::new();
+    let mut acks_waiting = false;
 
     loop {
         // Wait for an event, or until the next frame is due.
@@ -654,6 +662,8 @@ fn capture_loop(
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
         let quiet_until = pacing.quiet_until(watched, full_compared);
         let wait = match (capturing, pacing.interval) {
+            // An acknowledgement came while arming a viewer's box: take it first.
+            _ if acks_waiting => Duration::ZERO,
             (true, Some(_)) => quiet_until
                 .map_or(next_due, |q| q.max(next_due))
                 .saturating_duration_since(now),
@@ -662,56 +672,59 @@ fn capture_loop(
             }
             _ => Duration::from_millis(20),
         };
-        match inbox.recv_timeout(wait) {
-            Ok(first) => {
-                // This event, and every one already waiting behind it.
-                let waiting = std::iter::from_fn(|| inbox.try_recv().ok());
-                for event in std::iter::once(first).chain(waiting) {
-                    handle(
-                        event,
-                        &encoder,
-                        config.tile_cache,
-                        &mut broadcaster,
-                        &mut viewers,
-                        &mut pacing,
-                    );
-                }
-                for (op, reply) in pacing.source_changes.drain(..) {
-                    pacing.reported = true;
-                    let result = match &op {
-                        Operation::SetRegion {
-                            x,
-                            y,
-                            width,
-                            height,
-                        } => source.set_region(Some(Rect::new(*x, *y, *width, *height))),
-                        Operation::FollowWindow { window } => source.follow_window(window),
-                        Operation::SetSetting { name, value } if name == "pointer" => {
-                            if source.set_cursor(value == "on") {
-                                Ok(())
-                            } else {
-                                Err(SourceError::Capture(
-                                    tessera_platform::CaptureError::Unavailable(
-                                        "this source has no pointer to draw".into(),
-                                    ),
-                                ))
-                            }
-                        }
-                        other => Err(SourceError::Capture(
-                            tessera_platform::CaptureError::Unavailable(format!(
-                                "{other} cannot be applied to the source"
-                            )),
-                        )),
-                    };
-                    let _ = reply.send(
-                        result
-                            .map(|()| format!("now sharing {}", source.label()))
-                            .map_err(|e| e.to_string()),
-                    );
-                }
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        let first = match inbox.recv_timeout(wait) {
+            Ok(first) => Some(first),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        };
+        // Acknowledgements before events: each viewer's came before what it sent next.
+        take_acks(&mut broadcaster, &mut viewers, &mut taken);
+        if let Some(first) = first {
+            // This event, and every one already waiting behind it.
+            let waiting = std::iter::from_fn(|| inbox.try_recv().ok());
+            for event in std::iter::once(first).chain(waiting) {
+                handle(
+                    event,
+                    &encoder,
+                    config.tile_cache,
+                    &mut broadcaster,
+                    &mut viewers,
+                    &mut pacing,
+                );
+            }
+            for (op, reply) in pacing.source_changes.drain(..) {
+                pacing.reported = true;
+                let result = match &op {
+                    Operation::SetRegion {
+                        x,
+                        y,
+                        width,
+                        height,
+                    } => source.set_region(Some(Rect::new(*x, *y, *width, *height))),
+                    Operation::FollowWindow { window } => source.follow_window(window),
+                    Operation::SetSetting { name, value } if name == "pointer" => {
+                        if source.set_cursor(value == "on") {
+                            Ok(())
+                        } else {
+                            Err(SourceError::Capture(
+                                tessera_platform::CaptureError::Unavailable(
+                                    "this source has no pointer to draw".into(),
+                                ),
+                            ))
+                        }
+                    }
+                    other => Err(SourceError::Capture(
+                        tessera_platform::CaptureError::Unavailable(format!(
+                            "{other} cannot be applied to the source"
+                        )),
+                    )),
+                };
+                let _ = reply.send(
+                    result
+                        .map(|()| format!("now sharing {}", source.label()))
+                        .map_err(|e| e.to_string()),
+                );
+            }
         }
 
         // Stopping shows every viewer a blank frame of the same size, as a new frame of its own;
@@ -989,6 +1002,12 @@ fn capture_loop(
         if done(captured) && !viewers.is_empty() && broadcaster.all_caught_up() {
             return Ok(());
         }
+        // A viewer without room is woken for: ask its network task to wake this thread on its
+        // next acknowledgement.
+        acks_waiting = viewers
+            .iter()
+            .filter(|(&id, _)| !broadcaster.has_room(id))
+            .fold(false, |waiting, (_, v)| !v.acks.arm() || waiting);
     }
 }
 
@@ -1073,6 +1092,7 @@ fn handle(
             updates,
             codecs,
             tile_cache_bytes,
+            acks,
         } => {
             broadcaster.add(id);
             viewers.insert(
@@ -1080,6 +1100,7 @@ fn handle(
                 Viewer {
                     conn,
                     updates,
+                    acks,
                     owing_since: None,
                     encoder: encoder.with_codecs(encoder.codecs() & codecs),
                     holds: Vec::new(),
@@ -1088,14 +1109,8 @@ fn handle(
                 },
             );
         }
-        Event::Ack { id, sequence } => match broadcaster.on_ack(id, sequence) {
-            Ok(()) => {
-                if let Some(v) = viewers.get_mut(&id) {
-                    v.owing_since = broadcaster.owes(id).then(Instant::now);
-                }
-            }
-            Err(e) => drop_viewer(id, &e.to_string(), broadcaster, viewers),
-        },
+        // Only a wake: the capture loop takes every box's acknowledgements before events.
+        Event::Acked => {}
         Event::Keyframe { id } => {
             let _ = broadcaster.request_keyframe(id);
         }
@@ -1104,6 +1119,30 @@ fn handle(
             broadcaster.remove(id);
             viewers.remove(&id);
         }
+    }
+}
+
+/// Applies the acknowledgements that the viewers' network tasks left in their boxes; a viewer
+/// that acknowledged out of order is dropped.
+fn take_acks(
+    broadcaster: &mut Broadcaster,
+    viewers: &mut HashMap<ViewerId, Viewer>,
+    taken: &mut Vec<u64>,
+) {
+    let mut broken = Vec::new();
+    for (&id, v) in viewers.iter_mut() {
+        taken.clear();
+        v.acks.take(taken);
+        if taken.is_empty() {
+            continue;
+        }
+        match taken.iter().try_for_each(|&s| broadcaster.on_ack(id, s)) {
+            Ok(()) => v.owing_since = broadcaster.owes(id).then(Instant::now),
+            Err(e) => broken.push((id, e.to_string())),
+        }
+    }
+    for (id, why) in broken {
+        drop_viewer(id, &why, broadcaster, viewers);
     }
 }
 

@@ -168,6 +168,13 @@ impl Broadcaster {
             .is_some_and(|v| !v.in_flight.is_empty())
     }
 
+    /// Whether `id` could take an update now (fewer than `max_in_flight` unacknowledged).
+    pub fn has_room(&self, id: ViewerId) -> bool {
+        self.viewers
+            .get(&id)
+            .is_some_and(|v| v.in_flight.len() < self.max_in_flight)
+    }
+
     /// Whether some viewer could take an update now (fewer than `max_in_flight` unacknowledged).
     pub fn has_capacity(&self) -> bool {
         self.viewers
