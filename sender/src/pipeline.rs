@@ -1004,10 +1004,12 @@ fn capture_loop(
         }
         // A viewer without room is woken for: ask its network task to wake this thread on its
         // next acknowledgement.
-        acks_waiting = viewers
-            .iter()
-            .filter(|(&id, _)| !broadcaster.has_room(id))
-            .fold(false, |waiting, (_, v)| !v.acks.arm() || waiting);
+        acks_waiting = false;
+        for (&id, v) in &viewers {
+            if !broadcaster.has_room(id) && !v.acks.arm() {
+                acks_waiting = true;
+            }
+        }
     }
 }
 

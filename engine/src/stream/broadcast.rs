@@ -150,7 +150,7 @@ impl Broadcaster {
         self.viewers
             .iter()
             .filter(|(_, v)| {
-                v.in_flight.len() < self.max_in_flight
+                self.room_in(v)
                     && self.tiles > 0
                     && match &v.pending {
                         Pending::Keyframe => true,
@@ -170,16 +170,16 @@ impl Broadcaster {
 
     /// Whether `id` could take an update now (fewer than `max_in_flight` unacknowledged).
     pub fn has_room(&self, id: ViewerId) -> bool {
-        self.viewers
-            .get(&id)
-            .is_some_and(|v| v.in_flight.len() < self.max_in_flight)
+        self.viewers.get(&id).is_some_and(|v| self.room_in(v))
     }
 
     /// Whether some viewer could take an update now (fewer than `max_in_flight` unacknowledged).
     pub fn has_capacity(&self) -> bool {
-        self.viewers
-            .values()
-            .any(|v| v.in_flight.len() < self.max_in_flight)
+        self.viewers.values().any(|v| self.room_in(v))
+    }
+
+    fn room_in(&self, v: &Viewer) -> bool {
+        v.in_flight.len() < self.max_in_flight
     }
 
     /// Whether every viewer has everything acknowledged and nothing pending.

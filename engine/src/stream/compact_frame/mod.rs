@@ -461,6 +461,15 @@ fn repeat_record_len(code: u8, wire_code: u8, rest: &[u8]) -> Result<usize, Comp
     Ok(len + 1)
 }
 
+/// Writes the length of the canonical payload that runs from `len_at + 4` to the end of `out`
+/// into the 4 bytes at `len_at`.
+fn set_payload_len(out: &mut [u8], len_at: usize) -> Result<(), CompactError> {
+    let len = u32::try_from(out.len() - len_at - 4)
+        .map_err(|_| CompactError::Invalid("payload too long"))?;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_le_bytes());
+    Ok(())
+}
+
 /// Turns what a viewer reads back into canonical frame messages, in the order they came.
 #[derive(Default)]
 pub struct FrameUnpacker {
@@ -700,8 +709,7 @@ impl FrameUnpacker {
                     }
                     _ => return Err(CompactError::Invalid("history form on a cached tile")),
                 }
-                let canonical_len = (out.len() - len_at - 4) as u32;
-                out[len_at..len_at + 4].copy_from_slice(&canonical_len.to_le_bytes());
+                set_payload_len(&mut out, len_at)?;
                 continue;
             } else {
                 let r = grid.tile_rect(index as usize);
@@ -751,9 +759,7 @@ impl FrameUnpacker {
                 }
                 None => out.extend_from_slice(payload),
             }
-            let canonical_len = u32::try_from(out.len() - len_at - 4)
-                .map_err(|_| CompactError::Invalid("payload too long"))?;
-            out[len_at..len_at + 4].copy_from_slice(&canonical_len.to_le_bytes());
+            set_payload_len(&mut out, len_at)?;
         }
         if r.at != wire.len() {
             return Err(CompactError::Invalid("bytes after the last tile record"));
@@ -1052,15 +1058,20 @@ mod tests {
         message(sequence, sequence * 1000, &update)
     }
 
-    #[test]
-    fn a_cached_tile_named_again_takes_one_byte() {
+    /// The keyframe update (sequence 1) of a blank 128x128 frame of 64-pixel tiles (4 tiles).
+    fn blank_keyframe() -> Vec<u8> {
         let frame = FrameBuffer::new(128, 128, PixelFormat::Bgra8).unwrap();
         let grid = TileGrid::new(128, 128, 64).unwrap();
-        let mut key = Vec::new();
+        let mut update = Vec::new();
         TileEncoder::single_threaded()
-            .encode_keyframe(&frame.as_frame(), &grid, 1, &mut key)
+            .encode_keyframe(&frame.as_frame(), &grid, 1, &mut update)
             .unwrap();
-        let key = message(1, 1000, &key);
+        update
+    }
+
+    #[test]
+    fn a_cached_tile_named_again_takes_one_byte() {
+        let key = message(1, 1000, &blank_keyframe());
         let (a, b) = ([0xa; CACHED_LEN], [0xb; CACHED_LEN]);
         let messages = [
             delta_of(2, &[(0, TileCodec::Cached, &a), (1, TileCodec::Cached, &b)]),
@@ -1212,13 +1223,9 @@ mod tests {
             Err(CompactError::Truncated)
         );
         // Establish a 128x128 frame of 64-pixel tiles (4 tiles).
-        let frame = FrameBuffer::new(128, 128, PixelFormat::Bgra8).unwrap();
-        let grid = TileGrid::new(128, 128, 64).unwrap();
-        let mut update = Vec::new();
-        TileEncoder::single_threaded()
-            .encode_keyframe(&frame.as_frame(), &grid, 1, &mut update)
+        unpacker
+            .unpack(message(1, 0, &blank_keyframe()), None)
             .unwrap();
-        unpacker.unpack(message(1, 0, &update), None).unwrap();
         let head = |flags: u8, tiles: u8| {
             let mut m = vec![COMPACT_TAG | flags, 1, 0];
             m.extend_from_slice(&[0; 8]);
