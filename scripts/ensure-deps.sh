@@ -51,8 +51,9 @@ TESSERA_BUILD_PACKAGES=(pkg-config clang libclang-dev libpipewire-0.3-dev libspa
 TESSERA_WINDOW_PACKAGES=(libx11-6 libx11-xcb1 libxcursor1 libxi6 libxrandr2 libxkbcommon0 libxkbcommon-x11-0 libwayland-client0)
 
 # What the tests drive: an X server and real X clients for the X11 capture and window tests,
-# a PipeWire daemon for the PipeWire capture test, and the window's libraries.
-TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool pipewire pipewire-bin "${TESSERA_WINDOW_PACKAGES[@]}")
+# a PipeWire daemon for the PipeWire capture test, a D-Bus daemon for the desktop portal test,
+# and the window's libraries.
+TESSERA_TEST_PACKAGES=(xvfb x11-apps xterm xdotool pipewire pipewire-bin dbus "${TESSERA_WINDOW_PACKAGES[@]}")
 
 # The Vulkan loader warns on every start without a runtime dir; give it a private one.
 ensure_runtime_dir() {

@@ -6,8 +6,8 @@
 //! is asked once. The D-Bus session stays open on a thread of its own for as long as the
 //! [`ScreenCastSession`] lives: the portal ends the cast when its client leaves.
 //!
-//! Not exercised by the tests here (no Wayland compositor or portal on the test machines);
-//! the token file handling is.
+//! Tested against a stand-in portal on a private session bus (`tests/portal.rs`): a desktop's
+//! own portal cannot start a cast without a GPU on the test machines.
 
 use crate::CaptureError;
 use ashpd::desktop::screencast::{CursorMode, Screencast, SelectSourcesOptions, SourceType};
@@ -164,7 +164,12 @@ struct Grant {
 type Cast = (Screencast, ashpd::desktop::Session<Screencast>, Grant);
 
 async fn open_cast(kind: CastKind, token: Option<&str>) -> Result<Cast, String> {
-    let proxy = Screencast::new()
+    // A connection of this session's own: ashpd's shared one would stay bound to the runtime
+    // that made it, which ends with the session, and hang the next cast.
+    let bus = ashpd::zbus::Connection::session()
+        .await
+        .map_err(|e| format!("no D-Bus session bus: {e}"))?;
+    let proxy = Screencast::with_connection(bus)
         .await
         .map_err(|e| format!("no ScreenCast portal on the session bus: {e}"))?;
     let session = proxy
