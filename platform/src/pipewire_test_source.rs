@@ -392,6 +392,35 @@ fn run(
     Ok(())
 }
 
+/// Starts a daemon for a test and waits (10 s at most) until it has made `socket`. `None` (test
+/// not run) where its program is not installed, a failure where system tests are required
+/// (`CI=true`, `TESSERA_REQUIRE_SYSTEM=1`); `packages` says what to install.
+pub fn spawn_daemon(
+    command: &mut std::process::Command,
+    socket: &std::path::Path,
+    packages: &str,
+) -> Option<std::process::Child> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let Ok(mut child) = command.spawn() else {
+        assert!(
+            !tessera_engine::system_tests_required(),
+            "{program} is required here: install {packages}"
+        );
+        eprintln!("NOT RUN: {program} is not installed");
+        return None;
+    };
+    let started = std::time::Instant::now();
+    while !socket.exists() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} made no socket in 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child)
+}
+
 /// A private PipeWire daemon for tests (no session manager, no D-Bus), with its own runtime
 /// directory; stopped on drop.
 pub struct PipeWireDaemon {
@@ -412,31 +441,19 @@ impl PipeWireDaemon {
                 .map_or(0, |d| d.as_nanos())
         ));
         std::fs::create_dir_all(&dir).expect("a runtime dir");
-        let child = Command::new("pipewire")
+        let mut command = Command::new("pipewire");
+        command
             .env("XDG_RUNTIME_DIR", &dir)
             .env("PIPEWIRE_RUNTIME_DIR", &dir)
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            assert!(
-                !tessera_engine::system_tests_required(),
-                "pipewire is required here: install pipewire pipewire-bin"
-            );
-            eprintln!("NOT RUN: pipewire is not installed");
-            return None;
-        };
+            .stderr(Stdio::null());
+        let child = spawn_daemon(
+            &mut command,
+            &dir.join("pipewire-0"),
+            "pipewire pipewire-bin",
+        )?;
         let daemon = Self { child, dir };
-        let socket = daemon.dir.join("pipewire-0");
-        let started = std::time::Instant::now();
-        while !socket.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "pipewire made no socket in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Some(daemon)
     }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_engine::FrameBuffer;
 use tessera_platform::pipewire::PipeWireCapture;
-use tessera_platform::pipewire_test_source::{PipeWireDaemon, TestSource};
+use tessera_platform::pipewire_test_source::{spawn_daemon, PipeWireDaemon, TestSource};
 use tessera_platform::portal::{read_token, token_path, CastKind};
 use tessera_platform::{Capture, CaptureError};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
@@ -34,29 +34,14 @@ impl SessionBus {
         let dir = std::env::temp_dir().join(format!("tessera-dbus-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory for the bus");
         let socket = dir.join("bus");
-        let child = Command::new("dbus-daemon")
+        let mut command = Command::new("dbus-daemon");
+        command
             .args(["--session", "--nofork", "--nosyslog"])
             .arg(format!("--address=unix:path={}", socket.display()))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let Ok(child) = child else {
-            assert!(
-                !tessera_engine::system_tests_required(),
-                "dbus-daemon is required here: install dbus"
-            );
-            eprintln!("NOT RUN: dbus-daemon is not installed");
-            return None;
-        };
+            .stderr(Stdio::null());
+        let child = spawn_daemon(&mut command, &socket, "dbus")?;
         let bus = Self { child, dir };
-        let started = Instant::now();
-        while !socket.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "dbus-daemon made no socket in 10 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Some(bus)
     }
 
