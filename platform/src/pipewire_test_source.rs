@@ -92,6 +92,15 @@ impl TestSource {
         Rect::new(x, y, BOX.min(width), BOX.min(height))
     }
 
+    /// The frame number, among the first `published` (newest first), whose picture `f` is.
+    pub fn which_frame(f: &tessera_engine::FrameBuffer, published: u64) -> Option<u64> {
+        let mut want = vec![0u8; f.width() as usize * f.height() as usize * 4];
+        (0..=published).rev().find(|&n| {
+            Self::render(f.width(), f.height(), n, &mut want);
+            f.pixels() == want.as_slice()
+        })
+    }
+
     /// Frame `n` as BGRx, rows packed: a fixed pattern with a white square that moves 7 pixels
     /// a frame.
     pub fn render(width: u32, height: u32, n: u64, out: &mut [u8]) {
@@ -392,41 +401,63 @@ fn run(
     Ok(())
 }
 
-/// Starts a daemon for a test and waits (10 s at most) until it has made `socket`. `None` (test
-/// not run) where its program is not installed, a failure where system tests are required
-/// (`CI=true`, `TESSERA_REQUIRE_SYSTEM=1`); `packages` says what to install.
-pub fn spawn_daemon(
-    command: &mut std::process::Command,
-    socket: &std::path::Path,
-    packages: &str,
-) -> Option<std::process::Child> {
-    let program = command.get_program().to_string_lossy().into_owned();
-    let Ok(mut child) = command.spawn() else {
-        assert!(
-            !tessera_engine::system_tests_required(),
-            "{program} is required here: install {packages}"
-        );
-        eprintln!("NOT RUN: {program} is not installed");
-        return None;
-    };
-    let started = std::time::Instant::now();
-    while !socket.exists() {
-        if started.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{program} made no socket in 10 s");
+/// A daemon a test started, with a directory of its own; stopped (and the directory removed)
+/// on drop.
+pub struct TestDaemon {
+    child: std::process::Child,
+    dir: std::path::PathBuf,
+}
+
+impl TestDaemon {
+    /// Starts `command` and waits (10 s at most) until it has made `socket` in `dir`. `None`
+    /// (test not run) where its program is not installed, a failure where system tests are
+    /// required (`CI=true`, `TESSERA_REQUIRE_SYSTEM=1`); `packages` says what to install.
+    pub fn start(
+        command: &mut std::process::Command,
+        dir: std::path::PathBuf,
+        socket: &str,
+        packages: &str,
+    ) -> Option<Self> {
+        let program = command.get_program().to_string_lossy().into_owned();
+        let Ok(child) = command.spawn() else {
+            assert!(
+                !tessera_engine::system_tests_required(),
+                "{program} is required here: install {packages}"
+            );
+            eprintln!("NOT RUN: {program} is not installed");
+            let _ = std::fs::remove_dir_all(&dir);
+            return None;
+        };
+        let daemon = Self { child, dir };
+        let socket = daemon.dir.join(socket);
+        let started = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{program} made no socket in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        Some(daemon)
     }
-    Some(child)
+
+    /// Its directory, which holds its socket.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// A private PipeWire daemon for tests (no session manager, no D-Bus), with its own runtime
 /// directory; stopped on drop.
-pub struct PipeWireDaemon {
-    child: std::process::Child,
-    dir: std::path::PathBuf,
-}
+pub struct PipeWireDaemon(TestDaemon);
 
 impl PipeWireDaemon {
     /// Starts `pipewire`; `None` (test not run) where it is not installed, a failure where
@@ -448,25 +479,11 @@ impl PipeWireDaemon {
             .env_remove("DBUS_SESSION_BUS_ADDRESS")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = spawn_daemon(
-            &mut command,
-            &dir.join("pipewire-0"),
-            "pipewire pipewire-bin",
-        )?;
-        let daemon = Self { child, dir };
-        Some(daemon)
+        TestDaemon::start(&mut command, dir, "pipewire-0", "pipewire pipewire-bin").map(Self)
     }
 
     /// The runtime directory holding its socket: `PIPEWIRE_RUNTIME_DIR` for its clients.
     pub fn runtime_dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-}
-
-impl Drop for PipeWireDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.0.dir()
     }
 }

@@ -26,15 +26,6 @@ fn next_frame(c: &mut PipeWireCapture) -> FrameBuffer {
     }
 }
 
-/// The frame number whose picture `f` is, among the first `published`.
-fn which_frame(f: &FrameBuffer, published: u64) -> Option<u64> {
-    let mut want = vec![0u8; f.width() as usize * f.height() as usize * 4];
-    (0..=published).rev().find(|&n| {
-        TestSource::render(f.width(), f.height(), n, &mut want);
-        f.pixels() == want.as_slice()
-    })
-}
-
 #[test]
 fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     let Some(daemon) = PipeWireDaemon::start() else {
@@ -65,7 +56,8 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     for _ in 0..20 {
         let f = next_frame(&mut capture);
         assert_eq!((f.width(), f.height()), (320, 200));
-        let n = which_frame(&f, source.published()).expect("a frame as the source drew it");
+        let n =
+            TestSource::which_frame(&f, source.published()).expect("a frame as the source drew it");
         seen.push(n);
         // The damage since the previous grab covers every tile that changed.
         let damage = capture.damage().expect("the source sends damage").to_vec();
@@ -105,7 +97,10 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
         let capture = PipeWireCapture::open(source.node()).unwrap();
         let f = FrameBuffer::from_frame(&capture.frame());
         assert_eq!(f.format(), format);
-        assert!(which_frame(&f, source.published()).is_some(), "{format:?}");
+        assert!(
+            TestSource::which_frame(&f, source.published()).is_some(),
+            "{format:?}"
+        );
     }
 
     // A source that changes size mid-stream.
@@ -120,7 +115,7 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     loop {
         let f = next_frame(&mut capture);
         if (f.width(), f.height()) == (256, 144) {
-            assert!(which_frame(&f, source.published()).is_some());
+            assert!(TestSource::which_frame(&f, source.published()).is_some());
             break;
         }
         assert!(

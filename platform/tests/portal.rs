@@ -13,48 +13,34 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tessera_engine::FrameBuffer;
 use tessera_platform::pipewire::PipeWireCapture;
-use tessera_platform::pipewire_test_source::{spawn_daemon, PipeWireDaemon, TestSource};
+use tessera_platform::pipewire_test_source::{PipeWireDaemon, TestDaemon, TestSource};
 use tessera_platform::portal::{read_token, token_path, CastKind};
 use tessera_platform::{Capture, CaptureError};
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 /// A private session bus; stopped on drop.
-struct SessionBus {
-    child: Child,
-    dir: PathBuf,
-}
+struct SessionBus(TestDaemon);
 
 impl SessionBus {
     fn start(name: &str) -> Option<Self> {
         let dir = std::env::temp_dir().join(format!("tessera-dbus-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a directory for the bus");
-        let socket = dir.join("bus");
         let mut command = Command::new("dbus-daemon");
         command
             .args(["--session", "--nofork", "--nosyslog"])
-            .arg(format!("--address=unix:path={}", socket.display()))
+            .arg(format!("--address=unix:path={}", dir.join("bus").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = spawn_daemon(&mut command, &socket, "dbus")?;
-        let bus = Self { child, dir };
-        Some(bus)
+        TestDaemon::start(&mut command, dir, "bus", "dbus").map(Self)
     }
 
     fn address(&self) -> String {
-        format!("unix:path={}", self.dir.join("bus").display())
-    }
-}
-
-impl Drop for SessionBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        format!("unix:path={}", self.0.dir().join("bus").display())
     }
 }
 
@@ -87,11 +73,9 @@ fn caller_id(header: &zbus::message::Header<'_>) -> String {
         .unwrap_or_default()
 }
 
+/// The handle token named `key` in a call's `options` ("t" when the caller gave none).
 fn token_of(options: &HashMap<String, OwnedValue>, key: &str) -> String {
-    options
-        .get(key)
-        .and_then(|v| String::try_from(v.clone()).ok())
-        .unwrap_or_else(|| "t".into())
+    string_option(options, key).unwrap_or_else(|| "t".into())
 }
 
 /// Sends `Response(code, results)` on the request object of `header`'s caller and `options`'
@@ -271,12 +255,7 @@ fn a_drawn_frame(c: &mut PipeWireCapture, source: &TestSource) -> FrameBuffer {
     loop {
         c.grab().unwrap();
         let f = FrameBuffer::from_frame(&c.frame());
-        let mut want = vec![0u8; f.width() as usize * f.height() as usize * 4];
-        let drawn = (0..=source.published()).rev().any(|n| {
-            TestSource::render(f.width(), f.height(), n, &mut want);
-            f.pixels() == want.as_slice()
-        });
-        if drawn {
+        if TestSource::which_frame(&f, source.published()).is_some() {
             return f;
         }
         assert!(
