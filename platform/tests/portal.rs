@@ -55,11 +55,12 @@ struct Seen {
     start_response: u32,
     /// The restore token the next granted `Start` hands out.
     next_token: String,
+    /// The PipeWire node a granted `Start` names; none: a grant without a stream.
+    granted_node: Option<u32>,
 }
 
 struct StandInPortal {
     seen: Arc<Mutex<Seen>>,
-    node: u32,
     size: (i32, i32),
     pipewire_socket: PathBuf,
 }
@@ -173,9 +174,13 @@ impl StandInPortal {
         #[zbus(header)] header: zbus::message::Header<'_>,
         #[zbus(connection)] conn: &zbus::Connection,
     ) -> OwnedObjectPath {
-        let (code, token) = {
+        let (code, token, node) = {
             let seen = self.seen.lock().unwrap();
-            (seen.start_response, seen.next_token.clone())
+            (
+                seen.start_response,
+                seen.next_token.clone(),
+                seen.granted_node,
+            )
         };
         let mut results = HashMap::new();
         if code == 0 {
@@ -183,7 +188,7 @@ impl StandInPortal {
                 ("size".to_string(), owned(Value::from(self.size))),
                 ("source_type".to_string(), owned(Value::from(1u32))),
             ]);
-            let streams = vec![(self.node, properties)];
+            let streams: Vec<_> = node.map(|n| (n, properties)).into_iter().collect();
             results.insert("streams".to_string(), owned(Value::from(streams)));
             results.insert("restore_token".to_string(), owned(Value::from(token)));
             results.insert("persist_mode".to_string(), owned(Value::from(2u32)));
@@ -323,13 +328,13 @@ fn casts_through_the_portal_keep_the_restore_token_and_close_their_session() {
     let source = TestSource::start(320, 200).unwrap();
     let seen = Arc::new(Mutex::new(Seen {
         next_token: "first-grant".into(),
+        granted_node: Some(source.node()),
         ..Seen::default()
     }));
     serve_portal(
         &bus.address(),
         StandInPortal {
             seen: seen.clone(),
-            node: source.node(),
             size: (320, 200),
             pipewire_socket: daemon.runtime_dir().join("pipewire-0"),
         },
@@ -391,6 +396,18 @@ fn casts_through_the_portal_keep_the_restore_token_and_close_their_session() {
         }
     }
     assert_eq!(read_token(&token_file).as_deref(), Some("second-grant"));
+
+    // A grant without a stream, and one naming a node PipeWire does not have: clear errors.
+    seen.lock().unwrap().start_response = 0;
+    for (node, expect) in [(None, "granted no stream"), (Some(987_654), "node 987654")] {
+        seen.lock().unwrap().granted_node = node;
+        match PipeWireCapture::from_portal(CastKind::Monitor) {
+            Err(CaptureError::Unavailable(why) | CaptureError::Failed(why)) => {
+                assert!(why.contains(expect), "{node:?}: {why}")
+            }
+            Ok(_) => panic!("{node:?}: a capture"),
+        }
+    }
 
     // A session bus without a portal, and no session bus at all: clear errors, not hangs.
     let empty = SessionBus::start("empty").expect("dbus-daemon ran above");
