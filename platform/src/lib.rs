@@ -104,6 +104,21 @@ impl ChangeWatcher {
     }
 }
 
+/// How a watched capture tells its caller that the screen may have changed
+/// ([`Capture::watch_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watching {
+    /// It cannot say: the caller grabs at its own pace.
+    No,
+    /// It calls the signal it was given, from a thread of its own.
+    Signal,
+    /// Linux: this descriptor turns readable. The caller waits on it (level-triggered, beside
+    /// its other waits) and calls [`Capture::take_changes`] when it is; no thread stands
+    /// between the OS and the caller. The descriptor lives as long as the capture.
+    #[cfg(target_os = "linux")]
+    Readable(std::os::fd::RawFd),
+}
+
 /// A screen (or part of one) that can be grabbed again and again.
 pub trait Capture: Send {
     /// Takes the screen as it is now, and the damage reported since the previous grab.
@@ -121,12 +136,19 @@ pub trait Capture: Send {
         let _ = on;
         false
     }
-    /// Calls `signal` whenever the OS reports a change after a grab (at least once before the
-    /// next grab, perhaps more often), so that the caller need not grab a still screen; returns
-    /// whether it will. By default it will not, and the caller grabs at its own pace. Grabs
-    /// between signals stay correct: they show the screen as it is.
-    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+    /// Says whenever the OS reports a change after a grab (at least once before the next grab,
+    /// perhaps more often), so that the caller need not grab a still screen: by calling
+    /// `signal`, or through a descriptor the caller waits on (see [`Watching`]). By default it
+    /// cannot, and the caller grabs at its own pace. Grabs between reports stay correct: they
+    /// show the screen as it is.
+    fn watch_changes(&mut self, signal: ChangeSignal) -> Watching {
         let _ = signal;
+        Watching::No
+    }
+    /// After [`Watching::Readable`]'s descriptor turned readable: reads what it holds, and
+    /// whether that reports a change (a lost connection does: the next grab says what is
+    /// wrong). It never blocks.
+    fn take_changes(&mut self) -> bool {
         false
     }
     /// Captures only one window from now on (its id `0x...` or part of its title), following

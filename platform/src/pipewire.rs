@@ -8,7 +8,7 @@
 //! the previous one stays and nothing is damaged. The stream offers BGRx, RGBx, BGRA and RGBA
 //! at any size, and follows the producer when it changes format or size.
 
-use crate::{Capture, CaptureError, ChangeSignal, ChangeWatcher};
+use crate::{Capture, CaptureError, ChangeSignal, ChangeWatcher, Watching};
 use pipewire as pw;
 use pw::spa;
 use spa::param::format::{FormatProperties, MediaSubtype, MediaType};
@@ -207,9 +207,9 @@ impl Capture for PipeWireCapture {
         self.take(Duration::ZERO)
     }
 
-    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+    fn watch_changes(&mut self, signal: ChangeSignal) -> Watching {
         self.shared.watcher.set(signal);
-        true
+        Watching::Signal
     }
 
     fn frame(&self) -> CpuFrame<'_> {

@@ -10,7 +10,7 @@
 //! uses Core Graphics there ([`available`]). Not run here (no macOS): CI type-checks it.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError, ChangeSignal, WindowInfo, WindowSelector};
+use crate::{Capture, CaptureError, ChangeSignal, Watching, WindowInfo, WindowSelector};
 use block2::RcBlock;
 use core_graphics::display::CGDisplay;
 use dispatch2::{DispatchQueue, DispatchRetained};
@@ -728,10 +728,10 @@ impl Capture for ScreenCaptureKitCapture {
         self.shared.slot.grab_into(&mut self.frame)
     }
 
-    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+    fn watch_changes(&mut self, signal: ChangeSignal) -> Watching {
         // ScreenCaptureKit sends complete frames only when something changed.
         self.shared.slot.watch(signal);
-        true
+        Watching::Signal
     }
 
     fn frame(&self) -> CpuFrame<'_> {

@@ -7,7 +7,7 @@
 //! nothing new keeps the frame and reports no damage.
 
 use crate::frame_slot::{FrameSlot, TakenFrame};
-use crate::{Capture, CaptureError, ChangeSignal, WindowInfo, WindowSelector};
+use crate::{Capture, CaptureError, ChangeSignal, Watching, WindowInfo, WindowSelector};
 use std::sync::Arc;
 use std::time::Duration;
 use tessera_engine::{CpuFrame, Rect};
@@ -240,10 +240,10 @@ impl Capture for WindowsCapture {
         self.slot.grab_into(&mut self.frame)
     }
 
-    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
+    fn watch_changes(&mut self, signal: ChangeSignal) -> Watching {
         // Windows sends frames only when something changed.
         self.slot.watch(signal);
-        true
+        Watching::Signal
     }
 
     fn frame(&self) -> CpuFrame<'_> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tessera_engine::{CpuDiff, FrameBuffer, PixelFormat, TileGrid};
 use tessera_platform::pipewire::PipeWireCapture;
 use tessera_platform::pipewire_test_source::{PipeWireDaemon, TestSource};
-use tessera_platform::{Capture, CaptureError};
+use tessera_platform::{Capture, CaptureError, Watching};
 
 /// Grabs until a frame other than the current one arrives (at most 5 s).
 fn next_frame(c: &mut PipeWireCapture) -> FrameBuffer {
@@ -46,9 +46,10 @@ fn captures_a_pipewire_node_with_damage_and_follows_a_resize() {
     // Watched, every frame that arrives is announced.
     let signals = Arc::new(AtomicUsize::new(0));
     let count = signals.clone();
-    assert!(capture.watch_changes(Arc::new(move || {
+    let watching = capture.watch_changes(Arc::new(move || {
         count.fetch_add(1, Ordering::SeqCst);
-    })));
+    }));
+    assert_eq!(watching, Watching::Signal);
     let grid = TileGrid::new(320, 200, 32).unwrap();
     let mut prev = FrameBuffer::from_frame(&capture.frame());
     assert_eq!(prev.format(), PixelFormat::Bgrx8);

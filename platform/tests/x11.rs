@@ -2,13 +2,13 @@
 //! `xwd` reads from the server, and XDamage hints cover what changed.
 #![cfg(target_os = "linux")]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_engine::{CpuDiff, FrameBuffer, Rect, TileGrid};
 use tessera_platform::x11::{WindowSelector, X11Capture};
 use tessera_platform::xvfb::{xdotool_on_class, Xvfb};
-use tessera_platform::Capture;
+use tessera_platform::{Capture, Watching};
 
 fn canonical(f: &tessera_engine::CpuFrame<'_>) -> FrameBuffer {
     FrameBuffer::from_frame(f).canonical()
@@ -152,51 +152,56 @@ fn the_pointer_is_drawn_in_and_its_moves_are_damage() {
     assert!(canonical(&capture.frame()) == x.xwd().canonical());
 }
 
-/// Counts the signals a watched capture gives.
-fn watched(capture: &mut X11Capture) -> Arc<AtomicUsize> {
-    let signals = Arc::new(AtomicUsize::new(0));
-    let count = signals.clone();
-    assert!(capture.watch_changes(Arc::new(move || {
-        count.fetch_add(1, Ordering::SeqCst);
-    })));
-    signals
+/// Starts watching `capture`: the descriptor it turns readable when something changed.
+fn watched(capture: &mut X11Capture) -> RawFd {
+    match capture.watch_changes(Arc::new(|| panic!("X11 reports through its descriptor"))) {
+        Watching::Readable(fd) => fd,
+        other => panic!("X11 reports through a descriptor, not {other:?}"),
+    }
 }
 
-/// Waits up to 5 s for `signals` to pass `seen`; whether it did.
-fn signalled(signals: &AtomicUsize, seen: usize) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if signals.load(Ordering::SeqCst) > seen {
+/// Waits up to `within` for `capture` to report a change, as the sender does: for its
+/// descriptor to turn readable, then takes what came.
+fn reported(capture: &mut X11Capture, fd: RawFd, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) };
+        if n > 0 && capture.take_changes() {
             return true;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        if left.is_zero() {
+            return false;
+        }
     }
-    false
 }
 
-/// Grabs until no signal came during a grab or in the 300 ms after it (a signal during a grab
-/// may be for something after it, which the next grab shows, as the sender's loop does); the
-/// signals seen then.
-fn settle(capture: &mut X11Capture, signals: &AtomicUsize) -> usize {
+/// Grabs until nothing is reported during a grab or in the 300 ms after it (a report during a
+/// grab may be for something after it, which the next grab shows, as the sender's loop does).
+fn settle(capture: &mut X11Capture, fd: RawFd) {
     for _ in 0..20 {
-        let seen = signals.load(Ordering::SeqCst);
         capture.grab().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        if signals.load(Ordering::SeqCst) == seen {
-            return seen;
+        if !reported(capture, fd, Duration::from_millis(300)) {
+            return;
         }
     }
     panic!("the screen never went still");
 }
 
 #[test]
-fn a_watched_screen_signals_drawing_and_pointer_motion_and_is_silent_when_still() {
+fn a_watched_screen_reports_drawing_and_pointer_motion_and_is_silent_when_still() {
     let Some(mut x) = Xvfb::start(400, 300) else {
         return;
     };
     x.move_pointer(50, 50);
     let mut capture = X11Capture::open(Some(&x.display)).unwrap();
-    let signals = watched(&mut capture);
+    let fd = watched(&mut capture);
     assert!(capture.set_cursor(false));
     capture.grab().unwrap();
     // The damage object was replaced: the first grab's damage is the whole screen.
@@ -206,19 +211,20 @@ fn a_watched_screen_signals_drawing_and_pointer_motion_and_is_silent_when_still(
         .contains(&Rect::new(0, 0, 400, 300)));
     let before = canonical(&capture.frame());
 
-    // A still screen signals nothing (once the damage object's first, whole region has
-    // signalled, before or after that grab).
-    let seen = settle(&mut capture, &signals);
-    std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        signals.load(Ordering::SeqCst),
-        seen,
-        "a still screen signals nothing"
+    // A still screen reports nothing (once the damage object's first, whole region has
+    // reported, before or after that grab).
+    settle(&mut capture, fd);
+    assert!(
+        !reported(&mut capture, fd, Duration::from_millis(500)),
+        "a still screen reports nothing"
     );
 
-    // A client draws: a signal, and the grab after it holds the drawing, its damage covering it.
+    // A client draws: a report, and the grab after it holds the drawing, its damage covering it.
     x.client("xterm", &["-geometry", "20x4+30+30"]);
-    assert!(signalled(&signals, seen), "drawing signals");
+    assert!(
+        reported(&mut capture, fd, Duration::from_secs(5)),
+        "drawing reports"
+    );
     std::thread::sleep(Duration::from_millis(1000));
     capture.grab().unwrap();
     let hints = capture.damage().unwrap().to_vec();
@@ -236,15 +242,16 @@ fn a_watched_screen_signals_drawing_and_pointer_motion_and_is_silent_when_still(
     assert!(everything.count() > 0, "the xterm drew");
     assert_eq!(hinted, everything, "the hints cover the drawing");
 
-    // Device motion of the pointer signals (it damages nothing on the server).
-    let seen = settle(&mut capture, &signals);
+    // Device motion of the pointer reports (it damages nothing on the server).
+    settle(&mut capture, fd);
     x.move_pointer(300, 200);
-    assert!(signalled(&signals, seen), "pointer motion signals");
+    let within = Duration::from_secs(5);
+    assert!(reported(&mut capture, fd, within), "pointer motion reports");
     // Drawn in, the pointer's move is damage.
     assert!(capture.set_cursor(true));
-    let seen = settle(&mut capture, &signals);
+    settle(&mut capture, fd);
     x.move_pointer(320, 220);
-    assert!(signalled(&signals, seen), "pointer motion signals");
+    assert!(reported(&mut capture, fd, within), "pointer motion reports");
     capture.grab().unwrap();
     assert!(
         capture
@@ -255,7 +262,6 @@ fn a_watched_screen_signals_drawing_and_pointer_motion_and_is_silent_when_still(
         "the pointer's new place is damage: {:?}",
         capture.damage()
     );
-    // Dropping a watched capture ends its thread (the test would hang otherwise).
     drop(capture);
 }
 

@@ -130,7 +130,7 @@ impl Receiver {
         identity: &Identity,
     ) -> Result<Self, ReceiverError> {
         let secret = net::random_secret();
-        let listener = net::listen(addr, identity, secret)?;
+        let listener = net::listen(addr, identity, secret, Role::Viewer)?;
         let link = Some(listener.link);
         Ok(Self::new(
             config,
@@ -195,7 +195,7 @@ impl Receiver {
             Capabilities::with_limits(&config.limits).with_tile_cache(config.tile_cache_bytes);
         let (endpoint, conn, hs) = match peer {
             Peer::Dial(link) => {
-                let (endpoint, conn) = net::dial(&link).await?;
+                let (endpoint, conn) = net::dial(&link, Role::Viewer).await?;
                 let hs = net::greet(&conn, Role::Viewer, link.token.secret, caps).await?;
                 (endpoint, conn, hs)
             }

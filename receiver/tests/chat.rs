@@ -381,7 +381,7 @@ async fn a_broken_chat_stream_closes_the_chat_not_the_stream() {
     use tessera_sender::net;
     let s = Scratch::new("hostile");
     let (sending, link, mut sharer) = sharing(setup("", &s.path("sharer.log")));
-    let (_endpoint, conn) = net::dial(&link).await.unwrap();
+    let (_endpoint, conn) = net::dial(&link, Role::Viewer).await.unwrap();
     let caps = Capabilities::with_limits(&DecodeLimits::default());
     let _hs = net::greet(&conn, Role::Viewer, link.token.secret, caps)
         .await

@@ -330,6 +330,7 @@ async fn hostile_sender(streams: Vec<Vec<u8>>) -> ReceiverError {
         LOOPBACK.parse().unwrap(),
         &Identity::generate().unwrap(),
         secret,
+        Role::Sender,
     )
     .unwrap();
     let link = listener.link.clone();
@@ -484,12 +485,12 @@ async fn hostile_viewers_do_not_hurt_the_others() {
     let caps = Capabilities::with_limits(&DecodeLimits::default());
 
     // A viewer that completes the handshake and then never reads or acknowledges anything.
-    let (stuck_endpoint, stuck) = net::dial(&link).await.unwrap();
+    let (stuck_endpoint, stuck) = net::dial(&link, Role::Viewer).await.unwrap();
     let _stuck_hs = net::greet(&stuck, Role::Viewer, link.token.secret, caps)
         .await
         .unwrap();
     // A viewer that sends garbage on its control stream.
-    let (_e2, rude) = net::dial(&link).await.unwrap();
+    let (_e2, rude) = net::dial(&link, Role::Viewer).await.unwrap();
     let mut rude_hs = net::greet(&rude, Role::Viewer, link.token.secret, caps)
         .await
         .unwrap();
@@ -499,7 +500,7 @@ async fn hostile_viewers_do_not_hurt_the_others() {
         .await
         .unwrap();
     // A peer that never says hello.
-    let (_e3, mute) = net::dial(&link).await.unwrap();
+    let (_e3, mute) = net::dial(&link, Role::Viewer).await.unwrap();
 
     let cpu = ReceiverConfig {
         compositor: BackendRequest::Cpu,

@@ -189,7 +189,7 @@ async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
     let report = receiving.await.unwrap().unwrap();
     sending.abort();
     // At 60 fps two still seconds would be 120 grabs; watched, they are the full compares
-    // (one a second).
+    // (at most one a second).
     assert!(
         (still_frames as f64) <= seconds + 1.0,
         "{still_frames} frames grabbed in {seconds:.1} s of a still screen"

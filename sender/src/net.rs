@@ -2,6 +2,7 @@
 //! join links for a listening endpoint, dialing a join link, and the framed control stream with
 //! the handshake of either end.
 
+use crate::quic_runtime::QuicRuntime;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,8 +63,19 @@ pub fn random_secret() -> [u8; SECRET_LEN] {
     s
 }
 
-fn transport() -> Arc<quinn::TransportConfig> {
+/// The transport settings of either end; `role`: the part this end plays.
+fn transport(role: Role) -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
+    if role == Role::Viewer {
+        // The viewer acknowledges every update on the control stream, and QUIC's own
+        // acknowledgement of the update rides in the same packet. Asking the sender to
+        // acknowledge that packet at once, instead of after its 25 ms delay, lets the sender do
+        // it in the wake that reads the packet: one wake of the sender's network thread an
+        // update fewer (ACK frequency extension; a peer without it ignores the request).
+        let mut acks = quinn::AckFrequencyConfig::default();
+        acks.ack_eliciting_threshold(quinn::VarInt::from_u32(0));
+        t.ack_frequency_config(Some(acks));
+    }
     // Keyframes of large screens are tens of megabytes: let them flow without stalls on a LAN.
     t.stream_receive_window(quinn::VarInt::from_u32(32 << 20));
     t.receive_window(quinn::VarInt::from_u32(64 << 20));
@@ -91,12 +103,18 @@ pub fn listen(
     addr: SocketAddr,
     identity: &Identity,
     secret: [u8; SECRET_LEN],
+    role: Role,
 ) -> Result<Listener, NetError> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server_config(identity)?)
         .map_err(|e| NetError::Crypto(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport());
-    let endpoint = quinn::Endpoint::server(config, addr)?;
+    config.transport_config(transport(role));
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        std::net::UdpSocket::bind(addr)?,
+        QuicRuntime::new(),
+    )?;
     let bound = endpoint.local_addr()?;
     let link = JoinLink {
         addrs: local_addrs(bound),
@@ -139,12 +157,15 @@ pub fn local_addrs(bound: SocketAddr) -> Vec<SocketAddr> {
 /// Dials every address of `link` at once and keeps the first connection that completes, with
 /// the listener's certificate pinned to the link's fingerprint. Returns the connection and its
 /// endpoint (close through the endpoint and wait for it to go idle, so the peer hears the close).
-pub async fn dial(link: &JoinLink) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
+pub async fn dial(
+    link: &JoinLink,
+    role: Role,
+) -> Result<(quinn::Endpoint, quinn::Connection), NetError> {
     let crypto =
         quinn::crypto::rustls::QuicClientConfig::try_from(client_config(link.token.fingerprint)?)
             .map_err(|e| NetError::Crypto(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(transport());
+    config.transport_config(transport(role));
     let mut attempts = tokio::task::JoinSet::new();
     for &addr in &link.addrs {
         let bind: SocketAddr = if addr.is_ipv4() {
@@ -154,7 +175,12 @@ pub async fn dial(link: &JoinLink) -> Result<(quinn::Endpoint, quinn::Connection
         }
         .parse()
         .expect("literal");
-        let mut endpoint = quinn::Endpoint::client(bind)?;
+        let mut endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            None,
+            std::net::UdpSocket::bind(bind)?,
+            QuicRuntime::new(),
+        )?;
         endpoint.set_default_client_config(config.clone());
         attempts.spawn(async move {
             let connecting = endpoint

@@ -4,6 +4,8 @@
 
 use crate::acks::AckBox;
 use crate::chat::{self, ChatConsole, ChatHub, ChatSetup};
+use crate::full_compare::FullCompare;
+use crate::inbox::{self, Inbox, InboxSender};
 use crate::net::{self, Handshaken, NetError, CLOSE_DONE, CLOSE_REFUSED};
 use crate::source::{FrameSource, SourceError, SourceSpec, WindowSelector};
 use crate::stats::{Labels, StatsReport, StreamStats};
@@ -21,6 +23,7 @@ use tessera_engine::{
     DiffError, DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, FramesIn, GridError,
     PatchBase, Rect, TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
+use tessera_platform::Watching;
 use thiserror::Error;
 
 /// What the sender shares and how.
@@ -141,8 +144,8 @@ pub struct Sender {
     source: FrameSource,
     differ: FrameDiffer,
     stats: Arc<Mutex<StreamStats>>,
-    events: mpsc::Sender<Event>,
-    inbox: mpsc::Receiver<Event>,
+    events: InboxSender<Event>,
+    inbox: Inbox<Event>,
     chat: ChatHub,
     console: Option<ChatConsole>,
 }
@@ -173,7 +176,7 @@ impl Sender {
             source: Some(source.label().to_string()),
         };
         let stats = Arc::new(Mutex::new(StreamStats::new(labels, config.frames)));
-        let (events, inbox) = mpsc::channel();
+        let (events, inbox) = inbox::inbox().map_err(|e| SenderError::Thread(e.to_string()))?;
         let control_events = Mutex::new(events.clone());
         let control: chat::StreamControl = Box::new(move |op: &Operation| {
             let (reply, answer) = mpsc::channel();
@@ -209,7 +212,7 @@ impl Sender {
         identity: &Identity,
     ) -> Result<Self, SenderError> {
         let secret = net::random_secret();
-        let listener = net::listen(addr, identity, secret)?;
+        let listener = net::listen(addr, identity, secret, Role::Sender)?;
         let peer = Peer::Listening {
             endpoint: listener.endpoint,
             secret,
@@ -264,10 +267,12 @@ impl Sender {
         // A watched source is grabbed when it reports a change (and for the periodic full
         // compare), not at every frame time; a run of so many frames takes them all.
         let signal_events = events.clone();
-        let watched = config.frames.is_none()
-            && source.watch_changes(Arc::new(move || {
+        let watching = match config.frames {
+            Some(_) => Watching::No,
+            None => source.watch_changes(Arc::new(move || {
                 let _ = signal_events.send(Event::SourceChanged);
-            }));
+            })),
+        };
         let capture_stats = stats.clone();
         let capture_config = config.clone();
         let capture = std::thread::Builder::new()
@@ -278,7 +283,7 @@ impl Sender {
                     source,
                     differ,
                     inbox,
-                    watched,
+                    watching,
                     capture_stats,
                 )
             })
@@ -307,7 +312,7 @@ impl Sender {
                 endpoint
             }
             Peer::Dialing(link) => {
-                let (endpoint, conn) = net::dial(&link).await?;
+                let (endpoint, conn) = net::dial(&link, Role::Sender).await?;
                 let hs = net::greet(&conn, Role::Sender, link.token.secret, my_caps).await?;
                 if let Err(why) = admit(&hs.peer) {
                     conn.close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
@@ -345,7 +350,7 @@ async fn serve_viewer(
     id: ViewerId,
     conn: quinn::Connection,
     hs: Handshaken,
-    events: mpsc::Sender<Event>,
+    events: InboxSender<Event>,
     chat: ChatHub,
 ) {
     let Handshaken {
@@ -406,10 +411,6 @@ async fn serve_viewer(
     // The chat ends by itself when the connection does.
     drop(chatting);
 }
-
-/// At least this often the whole frame is compared, whatever the damage says (a watched source
-/// that reported nothing is grabbed for it).
-const FULL_COMPARE_EVERY: Duration = Duration::from_secs(1);
 
 fn now_us() -> u64 {
     SystemTime::now()
@@ -616,10 +617,17 @@ fn capture_loop(
     config: SenderConfig,
     mut source: FrameSource,
     mut differ: FrameDiffer,
-    inbox: mpsc::Receiver<Event>,
-    watched: bool,
+    inbox: Inbox<Event>,
+    watching: Watching,
     stats: Arc<Mutex<StreamStats>>,
 ) -> Result<(), SenderError> {
+    let watched = watching != Watching::No;
+    // The source's descriptor, waited on beside the inbox.
+    let source_fd = match watching {
+        #[cfg(target_os = "linux")]
+        Watching::Readable(fd) => Some(inbox::SourceFd(fd)),
+        _ => None,
+    };
     let encoder = TileEncoder::default().with_codecs(config.codecs);
     let mut broadcaster = Broadcaster::new(config.max_in_flight);
     let mut viewers: HashMap<ViewerId, Viewer> = HashMap::new();
@@ -650,7 +658,7 @@ fn capture_loop(
     };
     let mut next_due = Instant::now();
     // When the whole frame was last compared.
-    let mut full_compared = Instant::now();
+    let mut full_compares = FullCompare::new(Instant::now());
     let mut captured = 0u64;
     let done = |captured: u64| config.frames.is_some_and(|n| captured >= n);
     let mut taken = Vec::new();
@@ -660,7 +668,7 @@ fn capture_loop(
         // Wait for an event, or until the next frame is due.
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
-        let quiet_until = pacing.quiet_until(watched, full_compared);
+        let quiet_until = pacing.quiet_until(watched, &full_compares);
         let wait = match (capturing, pacing.interval) {
             // An acknowledgement came while arming a viewer's box: take it first.
             _ if acks_waiting => Duration::ZERO,
@@ -672,16 +680,19 @@ fn capture_loop(
             }
             _ => Duration::from_millis(20),
         };
-        let first = match inbox.recv_timeout(wait) {
-            Ok(first) => Some(first),
-            Err(mpsc::RecvTimeoutError::Timeout) => None,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-        };
+        let woken = inbox.wait(wait, source_fd);
+        if woken.disconnected {
+            return Ok(());
+        }
+        if woken.source_readable && source.take_changes() {
+            pacing.reported = true;
+        }
+        let first = woken.event;
         // Acknowledgements before events: each viewer's came before what it sent next.
         take_acks(&mut broadcaster, &mut viewers, &mut taken);
         if let Some(first) = first {
             // This event, and every one already waiting behind it.
-            let waiting = std::iter::from_fn(|| inbox.try_recv().ok());
+            let waiting = std::iter::from_fn(|| inbox.try_recv());
             for event in std::iter::once(first).chain(waiting) {
                 handle(
                     event,
@@ -759,12 +770,12 @@ fn capture_loop(
 
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
-        let full_compare = now >= full_compared + FULL_COMPARE_EVERY;
+        let full_compare = full_compares.due(now);
         let due = match pacing.interval {
             Some(_) => now >= next_due,
             None => broadcaster.has_capacity(),
         } && pacing
-            .quiet_until(watched, full_compared)
+            .quiet_until(watched, &full_compares)
             .is_none_or(|q| now >= q);
         if capturing && due {
             // The frame about to be replaced becomes the base of the next patches.
@@ -792,13 +803,17 @@ fn capture_loop(
                 }
             };
             // Damage narrows the compare; a full compare now and then catches what the OS missed.
-            if full_compare {
-                full_compared = now;
-            }
             let hints = source
                 .damage()
                 .filter(|_| pacing.use_damage && !full_compare);
             let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
+            if full_compare {
+                let missed = source.damage().is_some_and(|damage| {
+                    let told = g.tiles_touching(damage);
+                    mask.iter().any(|t| !told.get(t))
+                });
+                full_compares.done(now, missed);
+            }
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
@@ -1031,8 +1046,8 @@ struct Pacing {
 impl Pacing {
     /// Until when a watched source that reported nothing is left alone: its next grab is the
     /// full compare. `None`: it is grabbed at the frame rate (unwatched, or it reported).
-    fn quiet_until(&self, watched: bool, full_compared: Instant) -> Option<Instant> {
-        (watched && !self.reported).then(|| full_compared + FULL_COMPARE_EVERY)
+    fn quiet_until(&self, watched: bool, full_compares: &FullCompare) -> Option<Instant> {
+        (watched && !self.reported).then(|| full_compares.next())
     }
 }
 

@@ -492,12 +492,25 @@ impl FrameSource {
         }
     }
 
-    /// Calls `signal` whenever the screen may have changed, if the source can say (real
-    /// screens); then a frame need only be taken after a signal. A synthetic screen cannot.
-    pub fn watch_changes(&mut self, signal: tessera_platform::ChangeSignal) -> bool {
+    /// Says whenever the screen may have changed, if the source can (real screens): by
+    /// calling `signal`, or through a descriptor to wait on; then a frame need only be taken
+    /// after a report. A synthetic screen cannot.
+    pub fn watch_changes(
+        &mut self,
+        signal: tessera_platform::ChangeSignal,
+    ) -> tessera_platform::Watching {
+        match &mut self.inner {
+            Inner::Synthetic { .. } => tessera_platform::Watching::No,
+            Inner::Capture { capture, .. } => capture.watch_changes(signal),
+        }
+    }
+
+    /// After the descriptor of [`tessera_platform::Watching::Readable`] turned readable:
+    /// whether what it held reports a change.
+    pub fn take_changes(&mut self) -> bool {
         match &mut self.inner {
             Inner::Synthetic { .. } => false,
-            Inner::Capture { capture, .. } => capture.watch_changes(signal),
+            Inner::Capture { capture, .. } => capture.take_changes(),
         }
     }
 

@@ -2,11 +2,12 @@
 //! segment it created; nothing is copied on our side), with XDamage regions as hints. A followed
 //! window is the part of that grab where the window is now (looked up each grab), so the capture
 //! moves and resizes with it. Watched ([`Capture::watch_changes`]), it says when the screen
-//! may have changed ([`watch`]), so a still screen is not grabbed at all.
+//! may have changed through a descriptor the caller waits on ([`watch`]), so a still screen is
+//! not grabbed at all.
 
 mod watch;
 
-use crate::{Capture, CaptureError, ChangeSignal};
+use crate::{Capture, CaptureError, ChangeSignal, Watching};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
@@ -72,7 +73,7 @@ pub struct X11Capture {
     /// The next fetch reports the whole view as damage: what the damage object it replaced
     /// held is lost.
     all_damaged: bool,
-    /// The thread that says when something changed, once the caller asked for it.
+    /// The connection that says when something changed, once the caller asked for it.
     watch: Option<watch::Watch>,
 }
 
@@ -385,8 +386,7 @@ impl Capture for X11Capture {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
             // either way the image is fetched, with the pointer in the same round trip.
-            Some(watch) => {
-                watch.clear();
+            Some(_) => {
                 // Nothing is expected here (the watch takes the events); errors of requests
                 // that wanted no reply would pile up.
                 while self.conn.poll_for_event().map_err(failed)?.is_some() {}
@@ -468,26 +468,33 @@ impl Capture for X11Capture {
         Ok(())
     }
 
-    fn watch_changes(&mut self, signal: ChangeSignal) -> bool {
-        if self.watch.is_some() {
-            return true;
+    /// Watched through a descriptor ([`Watching::Readable`]): `signal` is not called.
+    fn watch_changes(&mut self, signal: ChangeSignal) -> Watching {
+        drop(signal);
+        if let Some(w) = &self.watch {
+            return Watching::Readable(w.fd());
         }
         let display = (!self.display.is_empty()).then_some(self.display.as_str());
-        match watch::Watch::start(display, self.root, signal) {
+        match watch::Watch::start(display, self.root) {
             Ok(Some(w)) => {
                 // Its damage object replaces this connection's, whose events nobody reads now.
                 let _ = self.conn.damage_destroy(self.damage);
                 self.damage = w.damage;
+                let fd = w.fd();
                 self.watch = Some(w);
                 self.all_damaged = true;
-                true
+                Watching::Readable(fd)
             }
-            Ok(None) => false,
+            Ok(None) => Watching::No,
             Err(e) => {
                 eprintln!("tessera: X11 changes not watched ({e}); grabbing at the frame rate");
-                false
+                Watching::No
             }
         }
+    }
+
+    fn take_changes(&mut self) -> bool {
+        self.watch.as_ref().is_some_and(watch::Watch::take)
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {

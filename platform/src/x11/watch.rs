@@ -1,22 +1,20 @@
-//! Waits on the X connection for what says the screen may have changed — damage, the pointer
-//! moving or changing shape — and tells the capture loop, so that a still screen costs no grabs.
+//! Watches the X connection for what says the screen may have changed — damage, the pointer
+//! moving or changing shape — so that a still screen costs no grabs.
 //!
-//! A thread of its own blocks on a connection of its own (so that replies to the capture's
-//! requests never wake it), which holds the damage object the capture subtracts at each grab.
-//! It takes:
+//! A connection of its own (so that replies to the capture's requests never make it readable)
+//! holds the damage object the capture subtracts at each grab. The capture's caller waits for
+//! its socket to turn readable and then takes what came ([`Watch::take`]), on its own thread:
+//! no thread of ours stands between the X server and the grab. It takes:
 //! - `DamageNotify`: the damage object (report level non-empty) fires once when its region
 //!   turns non-empty, which it is again after each grab subtracts it;
 //! - XInput 2 raw motion on the root window: every pointer motion a device (or XTEST) makes,
 //!   wherever the pointer is;
 //! - XFixes cursor notify: the pointer's image changed.
 //!
-//! Warps (`XWarpPointer`) make no raw motion; the capture loop's grab at least once a second
-//! finds them.
+//! Warps (`XWarpPointer`) make no raw motion; the caller's grab at least once a second finds
+//! them.
 
-use crate::ChangeSignal;
-use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::os::fd::{AsRawFd, RawFd};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::protocol::xfixes::{ConnectionExt as _, CursorNotifyMask};
@@ -24,25 +22,18 @@ use x11rb::protocol::xinput::{ConnectionExt as _, Device, EventMask, XIEventMask
 use x11rb::protocol::Event;
 use x11rb::rust_connection::RustConnection;
 
-/// The watching thread and its connection, and whether it reported something since the last
-/// grab.
+/// The watching connection.
 pub(super) struct Watch {
-    conn: Arc<RustConnection>,
+    conn: RustConnection,
     /// The damage object on the root window, for the capture to subtract (X resources are
     /// usable from any connection; its events come to this one).
     pub(super) damage: u32,
-    reported: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watch {
     /// Opens `display` once more and watches its screen's `root` there. `None` when the server
     /// lacks XInput 2, without which pointer motion goes unseen.
-    pub(super) fn start(
-        display: Option<&str>,
-        root: u32,
-        signal: ChangeSignal,
-    ) -> Result<Option<Self>, String> {
+    pub(super) fn start(display: Option<&str>, root: u32) -> Result<Option<Self>, String> {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let (conn, _) = x11rb::connect(display).map_err(|x| e(&x))?;
         if conn
@@ -86,55 +77,30 @@ impl Watch {
             .map_err(|x| e(&x))?
             .check()
             .map_err(|x| e(&x))?;
-        let conn = Arc::new(conn);
-        let reported = Arc::new(AtomicBool::new(false));
-        let (thread_conn, thread_reported) = (conn.clone(), reported.clone());
-        let thread = std::thread::Builder::new()
-            .name("tessera-x11-watch".into())
-            .spawn(move || loop {
-                let event = thread_conn.wait_for_event();
-                let news = match &event {
-                    Ok(Event::DamageNotify(_))
-                    | Ok(Event::XinputRawMotion(_))
-                    | Ok(Event::XfixesCursorNotify(_)) => true,
-                    Ok(_) => false,
-                    // The connection is gone (or shut down on drop): the next grab says why.
-                    Err(_) => true,
-                };
-                // One signal until the next grab: the loop grabs once for all of them.
-                if news && !thread_reported.swap(true, Ordering::AcqRel) {
-                    signal();
-                }
-                if event.is_err() {
-                    return;
-                }
-            })
-            .map_err(|x| e(&x))?;
-        Ok(Some(Self {
-            conn,
-            damage,
-            reported,
-            thread: Some(thread),
-        }))
+        conn.flush().map_err(|x| e(&x))?;
+        Ok(Some(Self { conn, damage }))
     }
 
-    /// A grab begins: what is reported from now on signals again.
-    pub(super) fn clear(&self) {
-        self.reported.store(false, Ordering::Release);
+    /// The connection's socket: readable when the server sent something.
+    pub(super) fn fd(&self) -> RawFd {
+        self.conn.stream().as_raw_fd()
     }
 
-    /// Ends the thread: shutting its socket down wakes its wait with an error.
-    fn stop(&mut self) {
-        // SAFETY: shutdown on the connection's own socket, which stays open until it drops.
-        unsafe { libc::shutdown(self.conn.stream().as_raw_fd(), libc::SHUT_RDWR) };
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    /// Reads every event the server sent, without blocking: whether one says the screen may
+    /// have changed. A broken connection says so too (the next grab reports what is wrong).
+    pub(super) fn take(&self) -> bool {
+        let mut news = false;
+        loop {
+            match self.conn.poll_for_event() {
+                Ok(Some(
+                    Event::DamageNotify(_)
+                    | Event::XinputRawMotion(_)
+                    | Event::XfixesCursorNotify(_),
+                )) => news = true,
+                Ok(Some(_)) => {}
+                Ok(None) => return news,
+                Err(_) => return true,
+            }
         }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
