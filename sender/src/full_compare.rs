@@ -8,6 +8,7 @@
 //! complete is checked rarely; one that misses changes is checked every second.
 
 use std::time::{Duration, Instant};
+use tessera_engine::DirtyMask;
 
 /// The interval at first, and after a full compare found a change the damage missed.
 pub const SHORTEST: Duration = Duration::from_secs(1);
@@ -40,8 +41,10 @@ impl FullCompare {
         now >= self.next()
     }
 
-    /// A full compare ran at `now`; `missed`: it found a change the damage had not reported.
-    pub fn done(&mut self, now: Instant, missed: bool) {
+    /// A full compare ran at `now` and found the tiles `found` changed, where the OS's damage
+    /// touched the tiles `reported` (`None`: it gave none, and there is nothing to trust).
+    pub fn done(&mut self, now: Instant, found: &DirtyMask, reported: Option<&DirtyMask>) {
+        let missed = reported.is_some_and(|r| found.iter().any(|t| !r.get(t)));
         self.last = now;
         self.every = if missed {
             SHORTEST
@@ -55,8 +58,17 @@ impl FullCompare {
 mod tests {
     use super::*;
 
+    fn mask(tiles: &[usize]) -> DirtyMask {
+        let mut m = DirtyMask::new(16);
+        for &t in tiles {
+            m.set(t);
+        }
+        m
+    }
+
     #[test]
     fn complete_damage_stretches_the_interval_and_a_miss_resets_it() {
+        let (found, reported) = (mask(&[2, 3]), mask(&[1, 2, 3]));
         let t0 = Instant::now();
         let mut s = FullCompare::new(t0);
         assert!(!s.due(t0));
@@ -66,13 +78,18 @@ mod tests {
         for _ in 0..6 {
             now = s.next();
             assert!(s.due(now));
-            s.done(now, false);
+            // Everything found was reported (more was reported than changed: fine).
+            s.done(now, &found, Some(&reported));
             seen.push(s.every.as_secs());
             assert!(!s.due(now + s.every - Duration::from_millis(1)));
         }
         assert_eq!(seen, [2, 4, 8, 8, 8, 8]);
-        s.done(now, true);
+        // Tile 5 changed and the damage did not say.
+        s.done(now, &mask(&[2, 5]), Some(&reported));
         assert_eq!(s.every, SHORTEST);
         assert_eq!(s.next(), now + SHORTEST);
+        // Without damage there is nothing to find missing: the interval stretches again.
+        s.done(now, &mask(&[7]), None);
+        assert_eq!(s.every, SHORTEST * 2);
     }
 }

@@ -808,11 +808,8 @@ fn capture_loop(
                 .filter(|_| pacing.use_damage && !full_compare);
             let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
             if full_compare {
-                let missed = source.damage().is_some_and(|damage| {
-                    let told = g.tiles_touching(damage);
-                    mask.iter().any(|t| !told.get(t))
-                });
-                full_compares.done(now, missed);
+                let reported = source.damage().map(|d| g.tiles_touching(d));
+                full_compares.done(now, &mask, reported.as_ref());
             }
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
