@@ -323,13 +323,14 @@ impl Sender {
             }
         };
 
-        let outcome = tokio::task::spawn_blocking(move || capture.join())
-            .await
-            .map_err(|e| SenderError::Thread(e.to_string()))?
-            .map_err(|_| SenderError::Thread("capture thread panicked".into()))?;
+        let joined = tokio::task::spawn_blocking(move || capture.join()).await;
+        // However the capture ended (done, an error, a panic), the viewers hear the close: their
+        // connections live in tasks of their own and would otherwise go on with nothing to show.
         endpoint.close(quinn::VarInt::from_u32(CLOSE_DONE), b"done");
         let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
-        outcome?;
+        joined
+            .map_err(|e| SenderError::Thread(e.to_string()))?
+            .map_err(|_| SenderError::Thread("capture thread panicked".into()))??;
         let report = stats.lock().expect("stats lock").report();
         Ok(report)
     }
@@ -445,13 +446,14 @@ struct PreviousFrame {
 impl PreviousFrame {
     /// Brings `previous` to `frame` (the current frame, about to be replaced), whose tiles in
     /// `mask` changed since the frame `previous` holds, and whose tile hashes are `hashes`.
+    /// Whether only those tiles changed in `previous` (false: it was made anew).
     fn advance(
         previous: &mut Option<PreviousFrame>,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
         hashes: &[u64],
-    ) {
+    ) -> bool {
         match previous {
             Some(p)
                 if (p.frame.width(), p.frame.height(), p.frame.format())
@@ -460,12 +462,14 @@ impl PreviousFrame {
                 p.frame.copy_tiles_from(frame, grid, mask);
                 p.hashes.clear();
                 p.hashes.extend_from_slice(hashes);
+                true
             }
             _ => {
                 *previous = Some(PreviousFrame {
                     frame: FrameBuffer::from_frame(frame),
                     hashes: hashes.to_vec(),
-                })
+                });
+                false
             }
         }
     }
@@ -483,8 +487,11 @@ struct Copied {
 impl Copied {
     /// Looks for a scroll or move from `previous` to `frame` inside `mask`; keeps it when the copy
     /// makes at least one dirty tile right (`current`: the frame's tile hashes). `spare`: the
-    /// last copy's frame, whose allocation the copied frame reuses. `detector` remembers where
-    /// move searches found nothing.
+    /// last frame's copy, whose frame the copied frame is made from; `advanced`: the tiles that
+    /// changed in `previous` since that copy was found (`None`: unknown, or `previous` was made
+    /// anew). Then only those tiles and the ones the last copy wrote are brought over from
+    /// `previous`, not the whole frame. `detector` remembers where move searches found nothing.
+    #[allow(clippy::too_many_arguments)]
     fn detect(
         previous: &PreviousFrame,
         frame: &CpuFrame<'_>,
@@ -492,6 +499,7 @@ impl Copied {
         mask: &DirtyMask,
         current: &[u64],
         spare: Option<Copied>,
+        advanced: Option<&DirtyMask>,
         detector: &mut CopyDetector,
     ) -> Option<Self> {
         let p = &previous.frame;
@@ -501,13 +509,31 @@ impl Copied {
             return None;
         }
         let copy = detector.detect(&p.as_frame(), frame, grid, mask)?;
-        let mut after = match spare {
-            Some(s) => {
+        let mut after = match (spare, advanced) {
+            // The spare frame is the previous frame as it was, with the last copy applied: it
+            // differs from `previous` in the tiles that copy wrote and the ones advanced since.
+            (Some(s), Some(advanced))
+                if (
+                    s.after.frame.width(),
+                    s.after.frame.height(),
+                    s.after.frame.format(),
+                ) == (p.width(), p.height(), p.format())
+                    && s.written.len() == grid.tile_count()
+                    && advanced.len() == grid.tile_count() =>
+            {
+                let mut f = s.after.frame;
+                let mut stale = s.written;
+                stale.union_with(advanced);
+                f.copy_tiles_from(&p.as_frame(), grid, &stale);
+                debug_assert!(f == *p, "the spare frame brought up to the previous one");
+                f
+            }
+            (Some(s), _) => {
                 let mut f = s.after.frame;
                 f.clone_from(p);
                 f
             }
-            None => p.clone(),
+            (None, _) => p.clone(),
         };
         apply_copies(&mut after, &[copy]).ok()?;
         let written = grid.tiles_touching(&[copy.dst()]);
@@ -779,10 +805,13 @@ fn capture_loop(
             .is_none_or(|q| now >= q);
         if capturing && due {
             // The frame about to be replaced becomes the base of the next patches.
+            let mut advanced = None;
             if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
                 let frame = source.frame();
-                if g.check_frame(frame.width(), frame.height()).is_ok() {
-                    PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes());
+                if g.check_frame(frame.width(), frame.height()).is_ok()
+                    && PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes())
+                {
+                    advanced = Some(mask);
                 }
             }
             pacing.reported = false;
@@ -819,7 +848,16 @@ fn capture_loop(
                 .as_ref()
                 .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
                 .and_then(|p| {
-                    Copied::detect(p, &frame, &g, &mask, sum.hashes(), spare, &mut detector)
+                    Copied::detect(
+                        p,
+                        &frame,
+                        &g,
+                        &mask,
+                        sum.hashes(),
+                        spare,
+                        advanced.as_ref(),
+                        &mut detector,
+                    )
                 });
             captured += 1;
             header.sequence += 1;
