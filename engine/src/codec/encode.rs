@@ -84,8 +84,9 @@ impl Default for TileEncoder {
     }
 }
 
-/// Fewer tiles than this are encoded on the calling thread.
-const PARALLEL_MIN_TILES: usize = 8;
+/// Fewer tiles than this are encoded on the calling thread (see
+/// [`crate::frame::PARALLEL_MIN_TILES`]).
+const PARALLEL_MIN_TILES: usize = 64;
 
 #[derive(Default)]
 struct Scratch {

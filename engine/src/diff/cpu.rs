@@ -10,8 +10,9 @@ use super::DiffError;
 use crate::{CpuFrame, DirtyMask, Rect, TileGrid};
 use rayon::prelude::*;
 
-/// Below this many bytes a frame, threads cost more than they save.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// Below this many bytes to compare, threads cost more than they save (64 tiles of 64 pixels;
+/// see [`crate::frame::PARALLEL_MIN_TILES`]).
+const PARALLEL_MIN_BYTES: usize = 1024 * 1024;
 
 const SKIP: u8 = 0;
 const PENDING: u8 = 1;
