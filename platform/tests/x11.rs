@@ -272,3 +272,21 @@ fn a_missing_display_is_a_clear_error() {
         .expect("no such display");
     assert!(err.to_string().contains(":4999"), "{err}");
 }
+
+#[test]
+fn a_watched_screen_whose_server_goes_away_reports_it_and_the_grab_is_an_error() {
+    let Some(x) = Xvfb::start(200, 150) else {
+        return;
+    };
+    let mut capture = X11Capture::open(Some(&x.display)).unwrap();
+    let fd = watched(&mut capture);
+    settle(&mut capture, fd);
+    drop(x);
+    // The watch connection's socket turns readable (end of file), and that is a report...
+    assert!(
+        reported(&mut capture, fd, Duration::from_secs(5)),
+        "a lost server is reported"
+    );
+    // ...whose grab says what is wrong.
+    assert!(capture.grab().is_err(), "a grab without a server fails");
+}

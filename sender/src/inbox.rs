@@ -9,8 +9,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera_platform::Watching;
+
 #[cfg(target_os = "linux")]
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// What ended a wait.
 #[derive(Debug)]
@@ -119,9 +121,10 @@ impl<T> Inbox<T> {
         self.rx.try_recv().ok()
     }
 
-    /// Waits up to `timeout` for an event, or (Linux) for `source` to turn readable.
+    /// Waits up to `timeout` for an event, or (Linux) for the descriptor of a source watched as
+    /// [`Watching::Readable`] to turn readable.
     #[cfg_attr(not(target_os = "linux"), allow(unused_variables))]
-    pub fn wait(&self, timeout: Duration, source: Option<SourceFd>) -> Woken<T> {
+    pub fn wait(&self, timeout: Duration, source: Watching) -> Woken<T> {
         let woken = |event, source_readable, disconnected| Woken {
             event,
             source_readable,
@@ -141,7 +144,10 @@ impl<T> Inbox<T> {
                     revents: 0,
                 },
                 libc::pollfd {
-                    fd: source.map_or(-1, |s| s.0),
+                    fd: match source {
+                        Watching::Readable(fd) => fd,
+                        _ => -1,
+                    },
                     events: libc::POLLIN,
                     revents: 0,
                 },
@@ -173,10 +179,6 @@ impl<T> Inbox<T> {
     }
 }
 
-/// A descriptor that turns readable when the source reports a change (Linux).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct SourceFd(#[cfg(target_os = "linux")] pub RawFd);
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,7 +190,7 @@ mod tests {
         let waiter = std::thread::spawn(move || {
             let mut got = Vec::new();
             while got.len() < 3 {
-                let w = rx.wait(Duration::from_secs(10), None);
+                let w = rx.wait(Duration::from_secs(10), Watching::No);
                 assert!(!w.disconnected);
                 got.extend(w.event);
                 got.extend(std::iter::from_fn(|| rx.try_recv()));
@@ -203,11 +205,11 @@ mod tests {
         assert_eq!(got, [0, 1, 2]);
         // Nothing waiting: the wait lasts its timeout.
         let start = Instant::now();
-        let w = rx.wait(Duration::from_millis(50), None);
+        let w = rx.wait(Duration::from_millis(50), Watching::No);
         assert!(w.event.is_none() && !w.source_readable && !w.disconnected);
         assert!(start.elapsed() >= Duration::from_millis(50));
         drop(tx);
-        assert!(rx.wait(Duration::from_secs(10), None).disconnected);
+        assert!(rx.wait(Duration::from_secs(10), Watching::No).disconnected);
     }
 
     #[cfg(target_os = "linux")]
@@ -219,7 +221,7 @@ mod tests {
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         // SAFETY: the pipe's fresh descriptors, owned here.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        let source = Some(SourceFd(read.as_raw_fd()));
+        let source = Watching::Readable(read.as_raw_fd());
         let w = rx.wait(Duration::from_millis(20), source);
         assert!(!w.source_readable, "nothing written yet");
         // SAFETY: one byte from a live buffer to our own pipe.

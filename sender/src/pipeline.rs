@@ -648,12 +648,6 @@ fn capture_loop(
     stats: Arc<Mutex<StreamStats>>,
 ) -> Result<(), SenderError> {
     let watched = watching != Watching::No;
-    // The source's descriptor, waited on beside the inbox.
-    let source_fd = match watching {
-        #[cfg(target_os = "linux")]
-        Watching::Readable(fd) => Some(inbox::SourceFd(fd)),
-        _ => None,
-    };
     let encoder = TileEncoder::default().with_codecs(config.codecs);
     let mut broadcaster = Broadcaster::new(config.max_in_flight);
     let mut viewers: HashMap<ViewerId, Viewer> = HashMap::new();
@@ -706,7 +700,7 @@ fn capture_loop(
             }
             _ => Duration::from_millis(20),
         };
-        let woken = inbox.wait(wait, source_fd);
+        let woken = inbox.wait(wait, watching);
         if woken.disconnected {
             return Ok(());
         }

@@ -4,8 +4,8 @@
 //! about 26 ms ahead; the viewer's acknowledgement, a millisecond later, moves the deadline to
 //! the keep-alive seconds away. tokio's `Sleep::reset` to a later instant leaves the entry
 //! where it was in the wheel, so the runtime still woke at the old deadline, found nothing due
-//! and slept again: one idle wake of the network thread an update. This timer starts a new
-//! `Sleep` instead (dropping the old one takes it out of the wheel).
+//! and slept again: one idle wake of the network thread an update. This timer puts a new
+//! `Sleep` in the old one's place instead (dropping the old one takes it out of the wheel).
 
 use std::fmt;
 use std::future::Future;
@@ -71,11 +71,12 @@ impl quinn::AsyncTimer for MovingTimer {
     fn reset(self: Pin<&mut Self>, at: Instant) {
         let this = self.get_mut();
         if at > this.at {
-            *this = Self::new(at);
+            // In place: no allocation.
+            this.sleep.set(sleep_until(at.into()));
         } else {
             Sleep::reset(this.sleep.as_mut(), at.into());
-            this.at = at;
         }
+        this.at = at;
     }
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context) -> Poll<()> {
