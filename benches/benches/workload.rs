@@ -72,14 +72,17 @@ struct Row {
     bytes_per_update: f64,
     kb_per_s: f64,
     sender_cpu: f64,
+    /// CPU seconds a second of the X server: drawing the clients, and serving the sender's
+    /// grabs.
+    server_cpu: f64,
     mismatches: u64,
     /// Updates the viewer could not apply (it asked for a keyframe instead).
     unapplied: u64,
 }
 
 /// Shares `source` with `codecs` from a child process for `warmup + seconds`, measuring over
-/// the last `seconds`.
-fn measure(source: &str, codecs: &str, warmup: f64, seconds: f64) -> Row {
+/// the last `seconds` (and the CPU of the X server `server`, when there is one).
+fn measure(source: &str, codecs: &str, server: Option<u32>, warmup: f64, seconds: f64) -> Row {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.env(SENDER_VAR, format!("{source} {codecs}"));
     let child = Spawned::start(command, "sender");
@@ -101,9 +104,12 @@ fn measure(source: &str, codecs: &str, warmup: f64, seconds: f64) -> Row {
             let s = stats.lock().unwrap();
             (s.updates, s.bytes)
         };
+        let server_seconds = || server.map_or(0.0, cpu_seconds);
         let (u0, b0, c0) = (sample().0, sample().1, cpu_seconds(child.child.id()));
+        let x0 = server_seconds();
         tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
         let (u1, b1, c1) = (sample().0, sample().1, cpu_seconds(child.child.id()));
+        let x1 = server_seconds();
         stop.stop();
         let report = task.await.unwrap().unwrap();
         let updates = (u1 - u0) as f64;
@@ -116,6 +122,7 @@ fn measure(source: &str, codecs: &str, warmup: f64, seconds: f64) -> Row {
             },
             kb_per_s: (b1 - b0) as f64 / seconds / 1000.0,
             sender_cpu: (c1 - c0) / seconds,
+            server_cpu: (x1 - x0) / seconds,
             mismatches: report.stats.checksum_mismatches,
             unapplied: report.stats.unapplied_updates,
         }
@@ -264,9 +271,14 @@ const CODEC_SETS: [(&str, &str); 7] = [
 
 const ALL_CODECS: &str = "solid,patch,palette,copy,cache";
 
-fn print_row(workload: &str, codecs: &str, r: &Row) {
+fn print_row(workload: &str, codecs: &str, r: &Row, server: bool) {
+    let server_cpu = if server {
+        format!("{:.3}", r.server_cpu)
+    } else {
+        "-".into()
+    };
     println!(
-        "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.3} | {} |",
+        "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.3} | {server_cpu} | {} |",
         r.updates_per_s, r.bytes_per_update, r.kb_per_s, r.sender_cpu, r.mismatches
     );
     if r.unapplied > 0 {
@@ -296,7 +308,7 @@ fn main() {
     let source = format!("x11:{}", x.display);
     if !bench {
         let _typing = start_workload(&x.display, "typing");
-        let r = measure(&source, ALL_CODECS, 1.0, 1.0);
+        let r = measure(&source, ALL_CODECS, Some(x.server_pid()), 1.0, 1.0);
         assert_eq!(r.mismatches, 0);
         assert_eq!(r.unapplied, 0, "the viewer refused an update");
         assert!(r.updates_per_s > 0.0, "no updates while typing");
@@ -308,10 +320,10 @@ fn main() {
     }
     let (warmup, seconds) = (2.0, 8.0);
     println!(
-        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC).\n",
+        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs.\n",
         tessera_benches::machine()
     );
-    println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | mismatches |\n|---|---|---|---|---|---|---|");
+    println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | X server CPU s/s | mismatches |\n|---|---|---|---|---|---|---|---|");
     for workload in ["idle", "typing", "scrolling", "dragging"] {
         if !wanted(&format!("X11 {workload}")) {
             continue;
@@ -324,7 +336,7 @@ fn main() {
             for attempt in 0..3 {
                 let running = start_workload(&x.display, workload);
                 std::thread::sleep(Duration::from_millis(500));
-                let row = measure(&source, codecs, warmup, seconds);
+                let row = measure(&source, codecs, Some(x.server_pid()), warmup, seconds);
                 drop(running);
                 if workload == "idle" || row.updates_per_s > 0.0 || attempt == 2 {
                     r = Some(row);
@@ -332,7 +344,7 @@ fn main() {
                 }
                 eprintln!("X11 {workload} {name}: the screen never changed; running it again");
             }
-            print_row(&format!("X11 {workload}"), name, &r.expect("a row"));
+            print_row(&format!("X11 {workload}"), name, &r.expect("a row"), true);
         }
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {
@@ -340,8 +352,8 @@ fn main() {
             continue;
         }
         for (name, codecs) in CODEC_SETS {
-            let r = measure(&format!("synthetic:{scene}"), codecs, warmup, seconds);
-            print_row(&format!("synthetic {scene}"), name, &r);
+            let r = measure(&format!("synthetic:{scene}"), codecs, None, warmup, seconds);
+            print_row(&format!("synthetic {scene}"), name, &r, false);
         }
     }
 }

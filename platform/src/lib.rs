@@ -123,6 +123,12 @@ pub enum Watching {
 pub trait Capture: Send {
     /// Takes the screen as it is now, and the damage reported since the previous grab.
     fn grab(&mut self) -> Result<(), CaptureError>;
+    /// Like [`grab`](Self::grab), for a caller that looks only where [`damage`](Self::damage)
+    /// says: the backend may take only what the OS reported changed, the rest of the frame
+    /// keeping what earlier grabs took. By default it takes everything.
+    fn grab_damaged(&mut self) -> Result<(), CaptureError> {
+        self.grab()
+    }
     /// The frame of the last grab.
     fn frame(&self) -> CpuFrame<'_>;
     /// What the OS reported changed before the last grab; `None` when it does not say (compare

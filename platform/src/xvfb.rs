@@ -83,6 +83,11 @@ impl Xvfb {
         Some(server)
     }
 
+    /// The server's process id.
+    pub fn server_pid(&self) -> u32 {
+        self.children[0].id()
+    }
+
     /// Starts an X client on this display; it is killed with the server.
     pub fn client(&mut self, program: &str, args: &[&str]) {
         let child = Command::new(program)

@@ -185,8 +185,17 @@ fn reported(capture: &mut X11Capture, fd: RawFd, within: Duration) -> bool {
 /// Grabs until nothing is reported during a grab or in the 300 ms after it (a report during a
 /// grab may be for something after it, which the next grab shows, as the sender's loop does).
 fn settle(capture: &mut X11Capture, fd: RawFd) {
+    settle_with(capture, fd, X11Capture::grab);
+}
+
+/// [`settle`], grabbing with `grab`.
+fn settle_with(
+    capture: &mut X11Capture,
+    fd: RawFd,
+    grab: fn(&mut X11Capture) -> Result<(), tessera_platform::CaptureError>,
+) {
     for _ in 0..20 {
-        capture.grab().unwrap();
+        grab(capture).unwrap();
         if !reported(capture, fd, Duration::from_millis(300)) {
             return;
         }
@@ -289,4 +298,79 @@ fn a_watched_screen_whose_server_goes_away_reports_it_and_the_grab_is_an_error()
     );
     // ...whose grab says what is wrong.
     assert!(capture.grab().is_err(), "a grab without a server fails");
+}
+
+#[test]
+fn a_damaged_grab_fetches_only_the_reported_rows_and_shows_what_a_whole_grab_shows() {
+    let Some(mut x) = Xvfb::start(640, 480) else {
+        return;
+    };
+    x.client(
+        "xterm",
+        &[
+            "-class",
+            "TypeTerm",
+            "-geometry",
+            "40x10+20+20",
+            "-e",
+            "cat",
+        ],
+    );
+    x.client(
+        "xclock",
+        &["-geometry", "100x100+400+300", "-update", "3600"],
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // The pointer over the xterm (its keyboard focus without a window manager), drawn into
+    // both captures' frames.
+    x.move_pointer(120, 60);
+    let mut damaged = X11Capture::open(Some(&x.display)).unwrap();
+    let fd = watched(&mut damaged);
+    let mut whole = X11Capture::open(Some(&x.display)).unwrap();
+    settle_with(&mut damaged, fd, X11Capture::grab_damaged);
+    let same = |damaged: &X11Capture, whole: &mut X11Capture, what: &str| {
+        whole.grab().unwrap();
+        let (a, b) = (canonical(&damaged.frame()), canonical(&whole.frame()));
+        assert!(
+            a == b,
+            "{what}: the damaged grab differs from a whole grab around {:?}",
+            differing_box(&a, &b)
+        );
+    };
+    same(&damaged, &mut whole, "still");
+
+    // Typing: a character reports a few rows, and only those are fetched; the pointer drawn
+    // over the changed text is drawn once, over the new pixels.
+    let mut fetched = Vec::new();
+    for text in ["a", "bc", "d", "\n", "e"] {
+        assert!(x.run("xdotool", &["type", text]));
+        assert!(
+            reported(&mut damaged, fd, Duration::from_secs(5)),
+            "typing reports"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        damaged.grab_damaged().unwrap();
+        fetched.push(damaged.fetched_rows());
+        settle_with(&mut damaged, fd, X11Capture::grab_damaged);
+        same(&damaged, &mut whole, "typed");
+    }
+    assert!(
+        fetched.iter().all(|&rows| rows > 0 && rows <= 120),
+        "rows fetched for a typed character, of 480: {fetched:?}"
+    );
+
+    // A window moved and the pointer moved: the same again.
+    assert!(xdotool_on_class(
+        &x.display,
+        "xclock",
+        &["windowmove", "--sync", "150", "250"]
+    ));
+    x.move_pointer(200, 300);
+    assert!(reported(&mut damaged, fd, Duration::from_secs(5)));
+    settle_with(&mut damaged, fd, X11Capture::grab_damaged);
+    same(&damaged, &mut whole, "moved");
+
+    // A whole grab fetches every row.
+    damaged.grab().unwrap();
+    assert_eq!(damaged.fetched_rows(), 480);
 }

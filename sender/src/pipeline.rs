@@ -809,7 +809,8 @@ fn capture_loop(
                 }
             }
             pacing.reported = false;
-            source.advance()?;
+            let within_damage = pacing.use_damage && !full_compare;
+            source.advance(within_damage)?;
             header.capture_time_us = now_us();
             let frame = source.frame();
             let g = match grid {
@@ -826,9 +827,7 @@ fn capture_loop(
                 }
             };
             // Damage narrows the compare; a full compare now and then catches what the OS missed.
-            let hints = source
-                .damage()
-                .filter(|_| pacing.use_damage && !full_compare);
+            let hints = source.damage().filter(|_| within_damage);
             let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
             if full_compare {
                 let reported = source.damage().map(|d| g.tiles_touching(d));

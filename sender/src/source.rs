@@ -391,8 +391,10 @@ impl FrameSource {
         &self.label
     }
 
-    /// Moves to the next frame (the first call keeps a synthetic source's first frame).
-    pub fn advance(&mut self) -> Result<(), SourceError> {
+    /// Moves to the next frame (the first call keeps a synthetic source's first frame). With
+    /// `within_damage`, the caller looks only where [`damage`](Self::damage) says, and a capture
+    /// may take only that ([`Capture::grab_damaged`](tessera_platform::Capture::grab_damaged)).
+    pub fn advance(&mut self, within_damage: bool) -> Result<(), SourceError> {
         let region = self.region;
         let to_region = |rects: &[Rect]| -> Vec<Rect> {
             match region {
@@ -417,7 +419,11 @@ impl FrameSource {
                 *hints = to_region(source.damage());
             }
             Inner::Capture { capture, hints } => {
-                capture.grab()?;
+                if within_damage {
+                    capture.grab_damaged()?;
+                } else {
+                    capture.grab()?;
+                }
                 *hints = capture.damage().map(to_region);
             }
         }
@@ -584,8 +590,8 @@ mod tests {
         let spec = SourceSpec::Synthetic(Scene::Video);
         let mut s =
             FrameSource::open(&spec, 640, 480, Some(Rect::new(400, 40, 200, 100)), None).unwrap();
-        s.advance().unwrap();
-        s.advance().unwrap();
+        s.advance(true).unwrap();
+        s.advance(true).unwrap();
         assert_eq!((s.frame().width(), s.frame().height()), (200, 100));
         let damage = s.damage().unwrap();
         assert!(damage.iter().all(|d| d.right() <= 200 && d.bottom() <= 100));

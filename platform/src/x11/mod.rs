@@ -1,18 +1,22 @@
 //! X11 capture: the root window through MIT-SHM (the server writes each grab into a shared
-//! segment it created; nothing is copied on our side), with XDamage regions as hints. A followed
-//! window is the part of that grab where the window is now (looked up each grab), so the capture
-//! moves and resizes with it. Watched ([`Capture::watch_changes`]), it says when the screen
-//! may have changed through a descriptor the caller waits on ([`watch`]), so a still screen is
-//! not grabbed at all.
+//! segment it created; nothing is copied on our side), with XDamage's reports as hints. A grab
+//! for a caller that looks only where damage was reported ([`Capture::grab_damaged`]) fetches
+//! just those rows ([`bands`]); [`Capture::grab`] fetches everything. A followed window is the
+//! part of the segment where the window is now (looked up each grab), so the capture moves and
+//! resizes with it. Watched ([`Capture::watch_changes`]), it says when the screen may have
+//! changed through a descriptor the caller waits on ([`watch`]), so a still screen is not
+//! grabbed at all.
 
+mod bands;
 mod watch;
 
 use crate::{Capture, CaptureError, ChangeSignal, Watching};
+use bands::Reported;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use x11rb::connection::{Connection, RequestConnection};
-use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+use x11rb::protocol::damage::{ConnectionExt as _, NotifyEvent as DamageNotifyEvent, ReportLevel};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::{ConnectionExt as _, GetCursorImageReply};
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, MapState};
@@ -26,6 +30,16 @@ fn clamped_rect(x: i32, y: i32, width: u16, height: u16) -> Rect {
     let x1 = (x + i32::from(width)).max(0) as u32;
     let y1 = (y + i32::from(height)).max(0) as u32;
     Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
+}
+
+/// The area a damage event reports, on the screen (the damage object watches the root).
+fn damaged_area(e: &DamageNotifyEvent) -> Rect {
+    clamped_rect(
+        i32::from(e.area.x),
+        i32::from(e.area.y),
+        e.area.width,
+        e.area.height,
+    )
 }
 
 fn failed(e: impl std::fmt::Display) -> CaptureError {
@@ -57,7 +71,12 @@ pub struct X11Capture {
     seg: u32,
     map: Mapping,
     damage: u32,
-    region: u32,
+    /// Damage reported on this connection since the last grab (unwatched; watched, the watch
+    /// keeps it).
+    reported: Reported,
+    /// The damage the last grab took, on the screen.
+    damaged: Vec<Rect>,
+    /// The last grab's damage hints, in the view's coordinates.
     rects: Vec<Rect>,
     /// The followed window and where it was at the last grab.
     follow: Option<(WindowInfo, Rect)>,
@@ -65,6 +84,13 @@ pub struct X11Capture {
     cursor: bool,
     /// Where the pointer was drawn at the last grab (screen coordinates) and its image serial.
     last_cursor: Option<(Rect, u32)>,
+    /// The pixels the drawn pointer covers (rows of `drawn`), put back before each fetch: rows
+    /// a grab does not fetch keep the screen as last fetched, without a pointer in it.
+    under_pointer: Vec<u8>,
+    /// Where the pointer is drawn into the segment now.
+    drawn: Option<Rect>,
+    /// Rows the last grab asked the server for.
+    fetched_rows: u32,
     /// The mapped image must be fetched anew at the next grab (first grab, pointer setting or
     /// followed window changed).
     stale: bool,
@@ -112,7 +138,7 @@ impl X11Capture {
         for (ext, what) in [
             ("MIT-SHM", "shared memory"),
             ("DAMAGE", "damage"),
-            ("XFIXES", "regions"),
+            ("XFIXES", "the pointer's image"),
         ] {
             if conn.extension_information(ext).map_err(failed)?.is_none() {
                 return Err(CaptureError::Unavailable(format!(
@@ -157,10 +183,8 @@ impl X11Capture {
         }
         let map = Mapping { ptr, len };
         let damage = conn.generate_id().map_err(failed)?;
-        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
+        conn.damage_create(damage, root, ReportLevel::DELTA_RECTANGLES)
             .map_err(failed)?;
-        let region = conn.generate_id().map_err(failed)?;
-        conn.xfixes_create_region(region, &[]).map_err(failed)?;
         conn.flush().map_err(failed)?;
         Ok(Self {
             conn: Arc::new(conn),
@@ -171,11 +195,15 @@ impl X11Capture {
             seg,
             map,
             damage,
-            region,
+            reported: Reported::default(),
+            damaged: Vec::new(),
             rects: Vec::new(),
             follow: None,
             cursor: true,
             last_cursor: None,
+            under_pointer: Vec::new(),
+            drawn: None,
+            fetched_rows: 0,
             stale: true,
             grabs_since_fetch: 0,
             all_damaged: false,
@@ -260,6 +288,12 @@ impl X11Capture {
         Ok(found)
     }
 
+    /// How many rows of the screen the last grab asked the server for (all of the view's for
+    /// a whole grab; the reported ones for [`Capture::grab_damaged`]).
+    pub fn fetched_rows(&self) -> u32 {
+        self.fetched_rows
+    }
+
     /// Captures only the window `selector` names from now on, following it as it moves and
     /// resizes.
     pub fn follow(&mut self, selector: &WindowSelector) -> Result<(), CaptureError> {
@@ -327,10 +361,13 @@ impl X11Capture {
         self.last_cursor = now;
         let Some(r) = drawn else { return Ok(()) };
         let stride = usize::from(self.width) * 4;
-        // SAFETY: the mapping is `len` writable bytes owned by self; the server wrote it during
-        // shm_get_image, which has returned, and nothing else reads it while we hold &mut self.
-        let pixels =
-            unsafe { std::slice::from_raw_parts_mut(self.map.ptr as *mut u8, self.map.len) };
+        let mut under = std::mem::take(&mut self.under_pointer);
+        under.clear();
+        let pixels = self.pixels_mut();
+        for row in r.y..r.y + r.height {
+            let at = row as usize * stride + r.x as usize * 4;
+            under.extend_from_slice(&pixels[at..at + r.width as usize * 4]);
+        }
         for row in r.y..r.y + r.height {
             let src_row = (row as i32 - y) as usize * w as usize;
             for col in r.x..r.x + r.width {
@@ -349,7 +386,31 @@ impl X11Capture {
                 }
             }
         }
+        self.under_pointer = under;
+        self.drawn = Some(r);
         Ok(())
+    }
+
+    /// Puts back what the drawn pointer covers.
+    fn restore_under_pointer(&mut self) {
+        let Some(r) = self.drawn.take() else { return };
+        let stride = usize::from(self.width) * 4;
+        let row_bytes = r.width as usize * 4;
+        let under = std::mem::take(&mut self.under_pointer);
+        let pixels = self.pixels_mut();
+        for (row, saved) in (r.y..r.y + r.height).zip(under.chunks_exact(row_bytes)) {
+            let at = row as usize * stride + r.x as usize * 4;
+            pixels[at..at + row_bytes].copy_from_slice(saved);
+        }
+        self.under_pointer = under;
+    }
+
+    /// The segment, to draw into.
+    fn pixels_mut(&mut self) -> &mut [u8] {
+        // SAFETY: the mapping is `len` writable bytes owned by self; the server writes it only
+        // during shm_get_image, whose reply is awaited under &mut self before this is called,
+        // and nothing else reads it while we hold &mut self.
+        unsafe { std::slice::from_raw_parts_mut(self.map.ptr as *mut u8, self.map.len) }
     }
 }
 
@@ -357,11 +418,14 @@ impl X11Capture {
     /// Unwatched: whether the screen must be fetched (damage reported, the pointer moved, or a
     /// fetch is due), and the pointer if it was looked up.
     fn poll_for_change(&mut self) -> Result<(bool, Option<GetCursorImageReply>), CaptureError> {
-        // The damage object reports (DamageNotify) when its region turns non-empty, which it is
-        // not after the last fetch subtracted it.
+        // The damage object reports (DamageNotify) each area damaged anew since the last fetch
+        // subtracted its region.
         let mut damaged = false;
         while let Some(event) = self.conn.poll_for_event().map_err(failed)? {
-            damaged |= matches!(event, Event::DamageNotify(_));
+            if let Event::DamageNotify(e) = event {
+                self.reported.add(damaged_area(&e));
+                damaged = true;
+            }
         }
         let pointer = if self.cursor {
             Some(self.cursor_image()?)
@@ -381,8 +445,10 @@ impl X11Capture {
     }
 }
 
-impl Capture for X11Capture {
-    fn grab(&mut self) -> Result<(), CaptureError> {
+impl X11Capture {
+    /// Grabs: fetches the view's rows when `whole` (or the view moved, or what the segment
+    /// holds is stale), else only the rows of the damage reported since the last grab.
+    fn take_screen(&mut self, whole: bool) -> Result<(), CaptureError> {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
             // either way the image is fetched, with the pointer in the same round trip.
@@ -395,13 +461,12 @@ impl Capture for X11Capture {
             None => self.poll_for_change()?,
         };
         self.rects.clear();
+        self.fetched_rows = 0;
         if !fetch {
             // A still screen: the mapped image (with the pointer drawn where it still is) is
             // what the server would hand over again.
             return Ok(());
         }
-        self.stale = false;
-        self.grabs_since_fetch = 0;
         let view = match &self.follow {
             Some((window, _)) => self.window_rect(window.id)?.ok_or_else(|| {
                 CaptureError::Failed(format!(
@@ -411,36 +476,68 @@ impl Capture for X11Capture {
             })?,
             None => self.screen(),
         };
-        if let Some((_, at)) = &mut self.follow {
-            *at = view;
+        let moved = match &mut self.follow {
+            Some((_, at)) => std::mem::replace(at, view) != view,
+            None => false,
+        };
+        let whole = whole
+            || moved
+            || self.stale
+            || self.all_damaged
+            || self.grabs_since_fetch >= FETCH_AT_LEAST_EVERY;
+        self.stale = false;
+        self.grabs_since_fetch = 0;
+        match &mut self.watch {
+            Some(w) => {
+                // Reports already sent count for this grab.
+                w.take();
+                w.reported.take(&mut self.damaged);
+            }
+            None => self.reported.take(&mut self.damaged),
         }
+        let rows = view.y..view.y + view.height;
+        let bands = if whole {
+            vec![rows]
+        } else {
+            bands::bands(&self.damaged, rows)
+        };
+        self.fetched_rows = bands.iter().map(|b| b.end - b.start).sum();
+        // Rows not fetched keep the screen as last fetched, without the pointer.
+        self.restore_under_pointer();
         // Take the damage first: whatever changes during the grab is reported next time. The
         // requests go out together: one round trip.
         let conn = self.conn.clone();
-        conn.damage_subtract(self.damage, x11rb::NONE, self.region)
+        conn.damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)
             .map_err(failed)?;
-        let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
         let pointer_cookie = match pointer {
             None if self.cursor => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
             _ => None,
         };
-        let image = conn
-            .shm_get_image(
-                self.root,
-                0,
-                0,
-                self.width,
-                self.height,
-                !0,
-                ImageFormat::Z_PIXMAP.into(),
-                self.seg,
-                0,
-            )
-            .map_err(failed)?;
-        let region = region.reply().map_err(failed)?;
-        for r in region.rectangles {
-            let damaged = clamped_rect(i32::from(r.x), i32::from(r.y), r.width, r.height);
-            if let Some(c) = damaged.intersection(&view) {
+        let stride = u64::from(self.width) * 4;
+        let mut images = Vec::with_capacity(bands.len());
+        for band in &bands {
+            let out_of_range = || failed(format!("rows {band:?} of the screen"));
+            let y = i16::try_from(band.start).map_err(|_| out_of_range())?;
+            let height = u16::try_from(band.end - band.start).map_err(|_| out_of_range())?;
+            let offset =
+                u32::try_from(u64::from(band.start) * stride).map_err(|_| out_of_range())?;
+            images.push(
+                conn.shm_get_image(
+                    self.root,
+                    0,
+                    y,
+                    self.width,
+                    height,
+                    !0,
+                    ImageFormat::Z_PIXMAP.into(),
+                    self.seg,
+                    offset,
+                )
+                .map_err(failed)?,
+            );
+        }
+        for r in &self.damaged {
+            if let Some(c) = r.intersection(&view) {
                 self.rects
                     .push(Rect::new(c.x - view.x, c.y - view.y, c.width, c.height));
             }
@@ -452,7 +549,9 @@ impl Capture for X11Capture {
             Some(cookie) => Some(cookie.reply().map_err(failed)?),
             None => pointer,
         };
-        image.reply().map_err(failed)?;
+        for image in images {
+            image.reply().map_err(failed)?;
+        }
         match pointer {
             Some(pointer) => self.draw_cursor(view, &pointer)?,
             None => {
@@ -466,6 +565,18 @@ impl Capture for X11Capture {
             }
         }
         Ok(())
+    }
+}
+
+impl Capture for X11Capture {
+    fn grab(&mut self) -> Result<(), CaptureError> {
+        self.take_screen(true)
+    }
+
+    /// Fetches only the rows of the damage reported since the last grab (besides whole grabs
+    /// when the followed window moved or the pointer setting changed).
+    fn grab_damaged(&mut self) -> Result<(), CaptureError> {
+        self.take_screen(false)
     }
 
     /// Watched through a descriptor ([`Watching::Readable`]): `signal` is not called.
@@ -494,7 +605,7 @@ impl Capture for X11Capture {
     }
 
     fn take_changes(&mut self) -> bool {
-        self.watch.as_ref().is_some_and(watch::Watch::take)
+        self.watch.as_mut().is_some_and(watch::Watch::take)
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {

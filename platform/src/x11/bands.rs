@@ -1,0 +1,147 @@
+//! Which rows of the screen a grab fetches. The damage reported since the last grab is kept
+//! (bounded) and turned into bands of whole rows: an MIT-SHM image of whole rows lands in the
+//! shared segment exactly where those rows lie in the frame, so a grab after one typed
+//! character asks the server for a few dozen rows instead of the whole screen.
+
+use tessera_engine::Rect;
+
+/// Damage the server reported since the last grab, in screen coordinates.
+#[derive(Debug, Default)]
+pub(super) struct Reported {
+    rects: Vec<Rect>,
+}
+
+impl Reported {
+    /// Beyond this many rectangles they are kept as the one around them all: still a superset
+    /// of what changed, in bounded memory however much the server reports.
+    const MOST: usize = 256;
+
+    /// Adds one reported rectangle.
+    pub(super) fn add(&mut self, r: Rect) {
+        if r.width == 0 || r.height == 0 {
+            return;
+        }
+        if self.rects.len() >= Self::MOST {
+            let around = self.rects.iter().fold(r, |a, b| around(&a, b));
+            self.rects.clear();
+            self.rects.push(around);
+            return;
+        }
+        self.rects.push(r);
+    }
+
+    /// What was reported, leaving none.
+    pub(super) fn take(&mut self, into: &mut Vec<Rect>) {
+        into.clear();
+        into.append(&mut self.rects);
+    }
+}
+
+/// The rectangle around both.
+fn around(a: &Rect, b: &Rect) -> Rect {
+    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
+    let x1 = (a.x + a.width).max(b.x + b.width);
+    let y1 = (a.y + a.height).max(b.y + b.height);
+    Rect::new(x0, y0, x1 - x0, y1 - y0)
+}
+
+/// Bands closer than this many rows are fetched as one: a request costs more than a few rows.
+const JOIN_WITHIN: u32 = 16;
+/// At most this many bands a grab; past it, the rows from the first to the last.
+const MOST_BANDS: usize = 16;
+
+/// The row ranges `[start, end)` within `rows` that hold every row of `rects`, in order,
+/// apart by more than [`JOIN_WITHIN`] rows, at most [`MOST_BANDS`] of them.
+pub(super) fn bands(rects: &[Rect], rows: std::ops::Range<u32>) -> Vec<std::ops::Range<u32>> {
+    let mut spans: Vec<(u32, u32)> = rects
+        .iter()
+        .map(|r| (r.y.max(rows.start), (r.y + r.height).min(rows.end)))
+        .filter(|(a, b)| a < b)
+        .collect();
+    spans.sort_unstable();
+    let mut out: Vec<std::ops::Range<u32>> = Vec::new();
+    for (a, b) in spans {
+        match out.last_mut() {
+            Some(last) if a <= last.end + JOIN_WITHIN => last.end = last.end.max(b),
+            _ => out.push(a..b),
+        }
+    }
+    if out.len() > MOST_BANDS {
+        let all = out[0].start..out[out.len() - 1].end;
+        out.clear();
+        out.push(all);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_of_nearby_rects_join_and_far_ones_stay_apart() {
+        let rects = [
+            Rect::new(10, 100, 8, 13),
+            Rect::new(500, 105, 8, 20),
+            Rect::new(0, 130, 1, 1),
+            Rect::new(0, 400, 50, 10),
+        ];
+        assert_eq!(bands(&rects, 0..1080), vec![100..131, 400..410]);
+    }
+
+    #[test]
+    fn bands_stay_within_the_rows_asked_for() {
+        let rects = [Rect::new(0, 0, 10, 50), Rect::new(0, 90, 10, 50)];
+        assert_eq!(bands(&rects, 20..100), vec![20..50, 90..100]);
+        assert!(bands(&rects, 50..90).is_empty());
+        assert!(bands(&[], 0..1080).is_empty());
+    }
+
+    #[test]
+    fn many_bands_become_one_from_the_first_row_to_the_last() {
+        let rects: Vec<Rect> = (0..40).map(|i| Rect::new(0, i * 25, 4, 2)).collect();
+        assert_eq!(bands(&rects, 0..1080), vec![0..977]);
+    }
+
+    #[test]
+    fn every_reported_row_is_in_a_band() {
+        // Pseudo-random rectangles: each of their rows lies in exactly one band.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |m: u32| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % u64::from(m)) as u32
+        };
+        for _ in 0..200 {
+            let rects: Vec<Rect> = (0..next(30))
+                .map(|_| Rect::new(next(1900), next(1070), 1 + next(20), 1 + next(60)))
+                .collect();
+            let b = bands(&rects, 0..1080);
+            assert!(b.windows(2).all(|w| w[0].end + JOIN_WITHIN < w[1].start));
+            for r in &rects {
+                for y in r.y..(r.y + r.height).min(1080) {
+                    assert_eq!(b.iter().filter(|s| s.contains(&y)).count(), 1, "row {y}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reports_past_the_bound_become_the_rect_around_them() {
+        let mut reported = Reported::default();
+        for i in 0..300 {
+            reported.add(Rect::new(i, 2 * i, 1, 1));
+        }
+        reported.add(Rect::new(5, 5, 0, 9));
+        let mut out = Vec::new();
+        reported.take(&mut out);
+        assert!(out.len() <= Reported::MOST);
+        for i in 0..300 {
+            let p = Rect::new(i, 2 * i, 1, 1);
+            assert!(out.iter().any(|r| r.intersection(&p) == Some(p)), "{p:?}");
+        }
+        reported.take(&mut out);
+        assert!(out.is_empty());
+    }
+}
