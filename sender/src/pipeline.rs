@@ -475,6 +475,39 @@ impl PreviousFrame {
     }
 }
 
+/// A frame kept to make the next copy's frame from, instead of a whole-frame copy of the
+/// previous one: it equals the previous frame but in the `stale` tiles.
+struct Spare {
+    frame: FrameBuffer,
+    stale: DirtyMask,
+}
+
+/// The copy found in the current frame, if any, and the spare frame the next one is made from.
+#[derive(Default)]
+struct Copies {
+    found: Option<Copied>,
+    spare: Option<Spare>,
+}
+
+impl Copies {
+    /// The previous frame advanced by `advanced` (`None`: it was made anew): the last copy's
+    /// frame is the spare now, and the spare's stale tiles grow by what advanced.
+    fn advance(&mut self, advanced: Option<&DirtyMask>) {
+        if let Some(c) = self.found.take() {
+            // The copy's frame differs from the previous one where the copy wrote (and where
+            // the previous frame advanced since, added below).
+            self.spare = Some(Spare {
+                frame: c.after.frame,
+                stale: c.written,
+            });
+        }
+        match (self.spare.as_mut(), advanced) {
+            (Some(s), Some(a)) if s.stale.len() == a.len() => s.stale.union_with(a),
+            _ => self.spare = None,
+        }
+    }
+}
+
 /// A scroll or move found between the previous frame and the current one: the copy, the previous
 /// frame as the copy leaves it (and its tile hashes), and the tiles the copy reads or writes.
 struct Copied {
@@ -486,20 +519,17 @@ struct Copied {
 
 impl Copied {
     /// Looks for a scroll or move from `previous` to `frame` inside `mask`; keeps it when the copy
-    /// makes at least one dirty tile right (`current`: the frame's tile hashes). `spare`: the
-    /// last frame's copy, whose frame the copied frame is made from; `advanced`: the tiles that
-    /// changed in `previous` since that copy was found (`None`: unknown, or `previous` was made
-    /// anew). Then only those tiles and the ones the last copy wrote are brought over from
-    /// `previous`, not the whole frame. `detector` remembers where move searches found nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// makes at least one dirty tile right (`current`: the frame's tile hashes). The copied
+    /// frame is made from `spare` when there is one, bringing over from `previous` only its
+    /// stale tiles, not the whole frame; a copy not kept leaves its frame there. `detector`
+    /// remembers where move searches found nothing.
     fn detect(
         previous: &PreviousFrame,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
         mask: &DirtyMask,
         current: &[u64],
-        spare: Option<Copied>,
-        advanced: Option<&DirtyMask>,
+        spare: &mut Option<Spare>,
         detector: &mut CopyDetector,
     ) -> Option<Self> {
         let p = &previous.frame;
@@ -509,34 +539,33 @@ impl Copied {
             return None;
         }
         let copy = detector.detect(&p.as_frame(), frame, grid, mask)?;
-        let mut after = match (spare, advanced) {
-            // The spare frame is the previous frame as it was, with the last copy applied: it
-            // differs from `previous` in the tiles that copy wrote and the ones advanced since.
-            (Some(s), Some(advanced))
-                if (
-                    s.after.frame.width(),
-                    s.after.frame.height(),
-                    s.after.frame.format(),
-                ) == (p.width(), p.height(), p.format())
-                    && s.written.len() == grid.tile_count()
-                    && advanced.len() == grid.tile_count() =>
+        let mut after = match spare.take() {
+            Some(s)
+                if (s.frame.width(), s.frame.height(), s.frame.format())
+                    == (p.width(), p.height(), p.format())
+                    && s.stale.len() == grid.tile_count() =>
             {
-                let mut f = s.after.frame;
-                let mut stale = s.written;
-                stale.union_with(advanced);
-                f.copy_tiles_from(&p.as_frame(), grid, &stale);
+                let mut f = s.frame;
+                f.copy_tiles_from(&p.as_frame(), grid, &s.stale);
                 debug_assert!(f == *p, "the spare frame brought up to the previous one");
                 f
             }
-            (Some(s), _) => {
-                let mut f = s.after.frame;
+            Some(s) => {
+                let mut f = s.frame;
                 f.clone_from(p);
                 f
             }
-            (None, _) => p.clone(),
+            None => p.clone(),
         };
-        apply_copies(&mut after, &[copy]).ok()?;
         let written = grid.tiles_touching(&[copy.dst()]);
+        if apply_copies(&mut after, &[copy]).is_err() {
+            // Nothing was written: the frame is the previous one.
+            *spare = Some(Spare {
+                frame: after,
+                stale: DirtyMask::new(grid.tile_count()),
+            });
+            return None;
+        }
         let mut sum = FrameChecksum::from_hashes(*grid, previous.hashes.clone());
         sum.update_from_frame(&after.as_frame(), &written);
         let hashes = sum.into_hashes();
@@ -544,6 +573,10 @@ impl Copied {
             .iter()
             .any(|t| mask.get(t) && hashes[t] == current[t])
         {
+            *spare = Some(Spare {
+                frame: after,
+                stale: written,
+            });
             return None;
         }
         Some(Self {
@@ -666,7 +699,7 @@ fn capture_loop(
     let mut previous: Option<PreviousFrame> = None;
     let mut last_mask: Option<DirtyMask> = None;
     // The scroll or move from the previous frame to the current one, if one was found.
-    let mut copied: Option<Copied> = None;
+    let mut copies = Copies::default();
     let mut detector = CopyDetector::new();
     let mut pacing = Pacing {
         source_changes: Vec::new(),
@@ -836,8 +869,8 @@ fn capture_loop(
             let sum = checksum.as_mut().expect("made with the grid");
             sum.update_from_frame(&frame, &mask);
             header.checksum = sum.value();
-            let spare = copied.take();
-            copied = previous
+            copies.advance(advanced.as_ref());
+            copies.found = previous
                 .as_ref()
                 .filter(|_| encoder.codecs() & COPIES_CAPABILITY != 0)
                 .and_then(|p| {
@@ -847,8 +880,7 @@ fn capture_loop(
                         &g,
                         &mask,
                         sum.hashes(),
-                        spare,
-                        advanced.as_ref(),
+                        &mut copies.spare,
                         &mut detector,
                     )
                 });
@@ -893,7 +925,7 @@ fn capture_loop(
                     pending,
                     viewer,
                     previous.as_ref(),
-                    copied.as_ref(),
+                    copies.found.as_ref(),
                     hashes,
                 )),
                 _ => None,
@@ -1201,5 +1233,90 @@ fn drop_viewer(
     if let Some(v) = viewers.remove(&id) {
         v.conn
             .close(quinn::VarInt::from_u32(CLOSE_REFUSED), why.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_engine::{CpuDiff, PixelFormat};
+
+    /// Pseudo-random bytes.
+    fn noise(seed: &mut u64, out: &mut [u8]) {
+        for b in out {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 7;
+            *seed ^= *seed << 17;
+            *b = *seed as u8;
+        }
+    }
+
+    #[test]
+    fn copies_are_made_from_a_spare_frame_kept_over_frames_without_one() {
+        // Scrolls with frames between them that only scribble: each copy's frame is the
+        // previous frame with the copy applied, made from the spare (a debug assertion checks
+        // that the spare brought up to date equals the previous frame).
+        let (w, h) = (512u32, 512u32);
+        let grid = TileGrid::new(w, h, 64).unwrap();
+        let stride = w as usize * 4;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut last = FrameBuffer::new(w, h, PixelFormat::Bgrx8).unwrap();
+        noise(&mut seed, last.pixels_mut());
+        let mut sum = FrameChecksum::new(grid);
+        sum.update_from_frame(&last.as_frame(), &DirtyMask::full(grid.tile_count()));
+        let (mut previous, mut last_mask) = (None, None::<DirtyMask>);
+        let (mut copies, mut detector) = (Copies::default(), CopyDetector::new());
+        let diff = CpuDiff::single_threaded();
+        let mut found = 0;
+        for step in 0..16 {
+            let mut advanced = None;
+            if let Some(mask) = last_mask.take() {
+                if PreviousFrame::advance(
+                    &mut previous,
+                    &last.as_frame(),
+                    &grid,
+                    &mask,
+                    sum.hashes(),
+                ) {
+                    advanced = Some(mask);
+                }
+            }
+            copies.advance(advanced.as_ref());
+            let mut next = last.clone();
+            let px = next.pixels_mut();
+            if step % 3 == 2 {
+                // Rows 128.. scroll up by 16; new rows come in at the bottom.
+                px.copy_within(144 * stride.., 128 * stride);
+                noise(&mut seed, &mut px[(h as usize - 16) * stride..]);
+            } else {
+                // A few pixels change in one tile, a different one each time.
+                let at = (step * 70 % 448 + 10) * stride + step * 90 % 1800;
+                noise(&mut seed, &mut px[at..at + 40]);
+            }
+            let mask = diff
+                .diff(&grid, &last.as_frame(), &next.as_frame(), None)
+                .unwrap();
+            sum.update_from_frame(&next.as_frame(), &mask);
+            copies.found = previous.as_ref().and_then(|p| {
+                Copied::detect(
+                    p,
+                    &next.as_frame(),
+                    &grid,
+                    &mask,
+                    sum.hashes(),
+                    &mut copies.spare,
+                    &mut detector,
+                )
+            });
+            if let (Some(c), Some(p)) = (&copies.found, &previous) {
+                let mut want = p.frame.clone();
+                apply_copies(&mut want, &[c.copy]).unwrap();
+                assert!(c.after.frame == want, "step {step}: the copy's frame");
+                found += 1;
+            }
+            last = next;
+            last_mask = Some(mask);
+        }
+        assert!(found >= 4, "scrolls found: {found}");
     }
 }
