@@ -301,7 +301,7 @@ fn a_watched_screen_whose_server_goes_away_reports_it_and_the_grab_is_an_error()
 }
 
 #[test]
-fn a_damaged_grab_fetches_only_the_reported_rows_and_shows_what_a_whole_grab_shows() {
+fn a_damaged_grab_fetches_only_the_damaged_rows_and_shows_what_a_whole_grab_shows() {
     let Some(mut x) = Xvfb::start(640, 480) else {
         return;
     };

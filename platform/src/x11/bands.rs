@@ -1,49 +1,9 @@
-//! Which rows of the screen a grab fetches. The damage reported since the last grab is kept
-//! (bounded) and turned into bands of whole rows: an MIT-SHM image of whole rows lands in the
-//! shared segment exactly where those rows lie in the frame, so a grab after one typed
-//! character asks the server for a few dozen rows instead of the whole screen.
+//! Which rows of the screen a grab fetches: the damage region's rectangles as bands of whole
+//! rows. An MIT-SHM image of whole rows lands in the shared segment exactly where those rows
+//! lie in the frame, so a grab after one typed character asks the server for a few dozen rows
+//! instead of the whole screen.
 
 use tessera_engine::Rect;
-
-/// Damage the server reported since the last grab, in screen coordinates.
-#[derive(Debug, Default)]
-pub(super) struct Reported {
-    rects: Vec<Rect>,
-}
-
-impl Reported {
-    /// Beyond this many rectangles they are kept as the one around them all: still a superset
-    /// of what changed, in bounded memory however much the server reports.
-    const MOST: usize = 256;
-
-    /// Adds one reported rectangle.
-    pub(super) fn add(&mut self, r: Rect) {
-        if r.width == 0 || r.height == 0 {
-            return;
-        }
-        if self.rects.len() >= Self::MOST {
-            let around = self.rects.iter().fold(r, |a, b| around(&a, b));
-            self.rects.clear();
-            self.rects.push(around);
-            return;
-        }
-        self.rects.push(r);
-    }
-
-    /// What was reported, leaving none.
-    pub(super) fn take(&mut self, into: &mut Vec<Rect>) {
-        into.clear();
-        into.append(&mut self.rects);
-    }
-}
-
-/// The rectangle around both.
-fn around(a: &Rect, b: &Rect) -> Rect {
-    let (x0, y0) = (a.x.min(b.x), a.y.min(b.y));
-    let x1 = (a.x + a.width).max(b.x + b.width);
-    let y1 = (a.y + a.height).max(b.y + b.height);
-    Rect::new(x0, y0, x1 - x0, y1 - y0)
-}
 
 /// Bands closer than this many rows are fetched as one: a request costs more than a few rows.
 const JOIN_WITHIN: u32 = 16;
@@ -125,23 +85,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn reports_past_the_bound_become_the_rect_around_them() {
-        let mut reported = Reported::default();
-        for i in 0..300 {
-            reported.add(Rect::new(i, 2 * i, 1, 1));
-        }
-        reported.add(Rect::new(5, 5, 0, 9));
-        let mut out = Vec::new();
-        reported.take(&mut out);
-        assert!(out.len() <= Reported::MOST);
-        for i in 0..300 {
-            let p = Rect::new(i, 2 * i, 1, 1);
-            assert!(out.iter().any(|r| r.intersection(&p) == Some(p)), "{p:?}");
-        }
-        reported.take(&mut out);
-        assert!(out.is_empty());
     }
 }

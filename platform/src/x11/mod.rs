@@ -11,13 +11,13 @@ mod bands;
 mod watch;
 
 use crate::{Capture, CaptureError, ChangeSignal, Watching};
-use bands::Reported;
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use x11rb::connection::{Connection, RequestConnection};
-use x11rb::protocol::damage::{ConnectionExt as _, NotifyEvent as DamageNotifyEvent, ReportLevel};
-use x11rb::protocol::shm::ConnectionExt as _;
+use x11rb::cookie::Cookie;
+use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
+use x11rb::protocol::shm::{ConnectionExt as _, GetImageReply as ShmGetImageReply};
 use x11rb::protocol::xfixes::{ConnectionExt as _, GetCursorImageReply};
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, MapState};
 use x11rb::protocol::Event;
@@ -30,16 +30,6 @@ fn clamped_rect(x: i32, y: i32, width: u16, height: u16) -> Rect {
     let x1 = (x + i32::from(width)).max(0) as u32;
     let y1 = (y + i32::from(height)).max(0) as u32;
     Rect::new(x0, y0, x1.saturating_sub(x0), y1.saturating_sub(y0))
-}
-
-/// The area a damage event reports, on the screen (the damage object watches the root).
-fn damaged_area(e: &DamageNotifyEvent) -> Rect {
-    clamped_rect(
-        i32::from(e.area.x),
-        i32::from(e.area.y),
-        e.area.width,
-        e.area.height,
-    )
 }
 
 fn failed(e: impl std::fmt::Display) -> CaptureError {
@@ -71,9 +61,8 @@ pub struct X11Capture {
     seg: u32,
     map: Mapping,
     damage: u32,
-    /// Damage reported on this connection since the last grab (unwatched; watched, the watch
-    /// keeps it).
-    reported: Reported,
+    /// Where each grab takes the damage region as it is when subtracted (XFixes region).
+    region: u32,
     /// The damage the last grab took, on the screen.
     damaged: Vec<Rect>,
     /// The last grab's damage hints, in the view's coordinates.
@@ -138,7 +127,7 @@ impl X11Capture {
         for (ext, what) in [
             ("MIT-SHM", "shared memory"),
             ("DAMAGE", "damage"),
-            ("XFIXES", "the pointer's image"),
+            ("XFIXES", "regions"),
         ] {
             if conn.extension_information(ext).map_err(failed)?.is_none() {
                 return Err(CaptureError::Unavailable(format!(
@@ -183,8 +172,10 @@ impl X11Capture {
         }
         let map = Mapping { ptr, len };
         let damage = conn.generate_id().map_err(failed)?;
-        conn.damage_create(damage, root, ReportLevel::DELTA_RECTANGLES)
+        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
             .map_err(failed)?;
+        let region = conn.generate_id().map_err(failed)?;
+        conn.xfixes_create_region(region, &[]).map_err(failed)?;
         conn.flush().map_err(failed)?;
         Ok(Self {
             conn: Arc::new(conn),
@@ -195,7 +186,7 @@ impl X11Capture {
             seg,
             map,
             damage,
-            reported: Reported::default(),
+            region,
             damaged: Vec::new(),
             rects: Vec::new(),
             follow: None,
@@ -289,7 +280,7 @@ impl X11Capture {
     }
 
     /// How many rows of the screen the last grab asked the server for (all of the view's for
-    /// a whole grab; the reported ones for [`Capture::grab_damaged`]).
+    /// a whole grab; the damaged ones for [`Capture::grab_damaged`]).
     pub fn fetched_rows(&self) -> u32 {
         self.fetched_rows
     }
@@ -418,14 +409,11 @@ impl X11Capture {
     /// Unwatched: whether the screen must be fetched (damage reported, the pointer moved, or a
     /// fetch is due), and the pointer if it was looked up.
     fn poll_for_change(&mut self) -> Result<(bool, Option<GetCursorImageReply>), CaptureError> {
-        // The damage object reports (DamageNotify) each area damaged anew since the last fetch
-        // subtracted its region.
+        // The damage object reports (DamageNotify) when its region turns non-empty, which it is
+        // not after the last fetch subtracted it.
         let mut damaged = false;
         while let Some(event) = self.conn.poll_for_event().map_err(failed)? {
-            if let Event::DamageNotify(e) = event {
-                self.reported.add(damaged_area(&e));
-                damaged = true;
-            }
+            damaged |= matches!(event, Event::DamageNotify(_));
         }
         let pointer = if self.cursor {
             Some(self.cursor_image()?)
@@ -446,8 +434,33 @@ impl X11Capture {
 }
 
 impl X11Capture {
+    /// Asks `conn` for `rows` of the screen, whole, into the same rows of the segment.
+    fn fetch_rows<'c>(
+        &self,
+        conn: &'c RustConnection,
+        rows: &std::ops::Range<u32>,
+    ) -> Result<Cookie<'c, RustConnection, ShmGetImageReply>, CaptureError> {
+        let out_of_range = || failed(format!("rows {rows:?} of the screen"));
+        let y = i16::try_from(rows.start).map_err(|_| out_of_range())?;
+        let height = u16::try_from(rows.end - rows.start).map_err(|_| out_of_range())?;
+        let stride = u64::from(self.width) * 4;
+        let offset = u32::try_from(u64::from(rows.start) * stride).map_err(|_| out_of_range())?;
+        conn.shm_get_image(
+            self.root,
+            0,
+            y,
+            self.width,
+            height,
+            !0,
+            ImageFormat::Z_PIXMAP.into(),
+            self.seg,
+            offset,
+        )
+        .map_err(failed)
+    }
+
     /// Grabs: fetches the view's rows when `whole` (or the view moved, or what the segment
-    /// holds is stale), else only the rows of the damage reported since the last grab.
+    /// holds is stale), else only the rows of the damage taken now (a second round trip).
     fn take_screen(&mut self, whole: bool) -> Result<(), CaptureError> {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
@@ -487,54 +500,42 @@ impl X11Capture {
             || self.grabs_since_fetch >= FETCH_AT_LEAST_EVERY;
         self.stale = false;
         self.grabs_since_fetch = 0;
-        match &mut self.watch {
-            Some(w) => {
-                // Reports already sent count for this grab.
-                w.take();
-                w.reported.take(&mut self.damaged);
-            }
-            None => self.reported.take(&mut self.damaged),
-        }
-        let rows = view.y..view.y + view.height;
-        let bands = if whole {
-            vec![rows]
-        } else {
-            bands::bands(&self.damaged, rows)
-        };
-        self.fetched_rows = bands.iter().map(|b| b.end - b.start).sum();
-        // Rows not fetched keep the screen as last fetched, without the pointer.
-        self.restore_under_pointer();
         // Take the damage first: whatever changes during the grab is reported next time. The
-        // requests go out together: one round trip.
+        // region comes back with the pointer; a whole grab's image goes out with them (one round
+        // trip), a damaged grab's after them, for the rows the region holds.
         let conn = self.conn.clone();
-        conn.damage_subtract(self.damage, x11rb::NONE, x11rb::NONE)
+        conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
+        let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
         let pointer_cookie = match pointer {
             None if self.cursor => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
             _ => None,
         };
-        let stride = u64::from(self.width) * 4;
-        let mut images = Vec::with_capacity(bands.len());
-        for band in &bands {
-            let out_of_range = || failed(format!("rows {band:?} of the screen"));
-            let y = i16::try_from(band.start).map_err(|_| out_of_range())?;
-            let height = u16::try_from(band.end - band.start).map_err(|_| out_of_range())?;
-            let offset =
-                u32::try_from(u64::from(band.start) * stride).map_err(|_| out_of_range())?;
-            images.push(
-                conn.shm_get_image(
-                    self.root,
-                    0,
-                    y,
-                    self.width,
-                    height,
-                    !0,
-                    ImageFormat::Z_PIXMAP.into(),
-                    self.seg,
-                    offset,
-                )
-                .map_err(failed)?,
-            );
+        let rows = view.y..view.y + view.height;
+        // Rows not fetched keep the screen as last fetched, without the pointer (put back before
+        // any image is asked for: the requests above do not write the segment).
+        self.restore_under_pointer();
+        let mut images = Vec::new();
+        if whole {
+            images.push(self.fetch_rows(&conn, &rows)?);
+        }
+        self.damaged.clear();
+        for r in region.reply().map_err(failed)?.rectangles {
+            self.damaged.push(clamped_rect(
+                i32::from(r.x),
+                i32::from(r.y),
+                r.width,
+                r.height,
+            ));
+        }
+        if whole {
+            self.fetched_rows = rows.end - rows.start;
+        } else {
+            let bands = bands::bands(&self.damaged, rows);
+            self.fetched_rows = bands.iter().map(|b| b.end - b.start).sum();
+            for band in &bands {
+                images.push(self.fetch_rows(&conn, band)?);
+            }
         }
         for r in &self.damaged {
             if let Some(c) = r.intersection(&view) {
@@ -605,7 +606,7 @@ impl Capture for X11Capture {
     }
 
     fn take_changes(&mut self) -> bool {
-        self.watch.as_mut().is_some_and(watch::Watch::take)
+        self.watch.as_ref().is_some_and(watch::Watch::take)
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {

@@ -5,8 +5,8 @@
 //! holds the damage object the capture subtracts at each grab. The capture's caller waits for
 //! its socket to turn readable and then takes what came ([`Watch::take`]), on its own thread:
 //! no thread of ours stands between the X server and the grab. It takes:
-//! - `DamageNotify`: the damage object reports each area newly damaged since the last grab
-//!   subtracted its region (report level delta rectangles); the grab fetches those rows;
+//! - `DamageNotify`: the damage object (report level non-empty) fires once when its region
+//!   turns non-empty, which it is again after each grab subtracts it;
 //! - XInput 2 raw motion on the root window: every pointer motion a device (or XTEST) makes,
 //!   wherever the pointer is;
 //! - XFixes cursor notify: the pointer's image changed.
@@ -14,7 +14,6 @@
 //! Warps (`XWarpPointer`) make no raw motion; the caller's grab at least once a second finds
 //! them.
 
-use super::bands::Reported;
 use std::os::fd::{AsRawFd, RawFd};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
@@ -29,8 +28,6 @@ pub(super) struct Watch {
     /// The damage object on the root window, for the capture to subtract (X resources are
     /// usable from any connection; its events come to this one).
     pub(super) damage: u32,
-    /// What the damage object reported since the capture last took it.
-    pub(super) reported: Reported,
 }
 
 impl Watch {
@@ -76,16 +73,12 @@ impl Watch {
             .check()
             .map_err(|x| e(&x))?;
         let damage = conn.generate_id().map_err(|x| e(&x))?;
-        conn.damage_create(damage, root, ReportLevel::DELTA_RECTANGLES)
+        conn.damage_create(damage, root, ReportLevel::NON_EMPTY)
             .map_err(|x| e(&x))?
             .check()
             .map_err(|x| e(&x))?;
         conn.flush().map_err(|x| e(&x))?;
-        Ok(Some(Self {
-            conn,
-            damage,
-            reported: Reported::default(),
-        }))
+        Ok(Some(Self { conn, damage }))
     }
 
     /// The connection's socket: readable when the server sent something.
@@ -93,18 +86,17 @@ impl Watch {
         self.conn.stream().as_raw_fd()
     }
 
-    /// Reads every event the server sent, without blocking, keeping the damage reported:
-    /// whether one says the screen may have changed. A broken connection says so too (the
-    /// next grab reports what is wrong).
-    pub(super) fn take(&mut self) -> bool {
+    /// Reads every event the server sent, without blocking: whether one says the screen may
+    /// have changed. A broken connection says so too (the next grab reports what is wrong).
+    pub(super) fn take(&self) -> bool {
         let mut news = false;
         loop {
             match self.conn.poll_for_event() {
-                Ok(Some(Event::DamageNotify(e))) => {
-                    self.reported.add(super::damaged_area(&e));
-                    news = true;
-                }
-                Ok(Some(Event::XinputRawMotion(_) | Event::XfixesCursorNotify(_))) => news = true,
+                Ok(Some(
+                    Event::DamageNotify(_)
+                    | Event::XinputRawMotion(_)
+                    | Event::XfixesCursorNotify(_),
+                )) => news = true,
                 Ok(Some(_)) => {}
                 Ok(None) => return news,
                 Err(_) => return true,
