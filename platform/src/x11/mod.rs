@@ -398,9 +398,10 @@ impl X11Capture {
 
     /// The segment, to draw into.
     fn pixels_mut(&mut self) -> &mut [u8] {
-        // SAFETY: the mapping is `len` writable bytes owned by self; the server writes it only
-        // during shm_get_image, whose reply is awaited under &mut self before this is called,
-        // and nothing else reads it while we hold &mut self.
+        // SAFETY: the mapping is `len` writable bytes owned by self. The server writes it only
+        // while serving a shm_get_image; a grab awaits the replies to all it asked for before
+        // it returns, and draws or puts back the pointer only before asking or after the
+        // replies. Nothing else reads it while we hold &mut self.
         unsafe { std::slice::from_raw_parts_mut(self.map.ptr as *mut u8, self.map.len) }
     }
 }
