@@ -559,7 +559,7 @@ impl Copied {
         };
         let written = grid.tiles_touching(&[copy.dst()]);
         if apply_copies(&mut after, &[copy]).is_err() {
-            // Nothing was written: the frame is the previous one.
+            // apply_copies undid what it wrote: the frame is the previous one.
             *spare = Some(Spare {
                 frame: after,
                 stale: DirtyMask::new(grid.tile_count()),

@@ -5,6 +5,7 @@
 use super::copy::CopyRect;
 use super::palette::{encode_palette, PaletteScratch};
 use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
+use crate::frame::PARALLEL_MIN_TILES;
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -83,10 +84,6 @@ impl Default for TileEncoder {
         }
     }
 }
-
-/// Fewer tiles than this are encoded on the calling thread (see
-/// [`crate::frame::PARALLEL_MIN_TILES`]).
-const PARALLEL_MIN_TILES: usize = 64;
 
 #[derive(Default)]
 struct Scratch {

@@ -465,7 +465,7 @@ impl X11Capture {
     fn take_screen(&mut self, whole: bool) -> Result<(), CaptureError> {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
-            // either way the image is fetched, with the pointer in the same round trip.
+            // either way the image is fetched, and the pointer looked up with the damage.
             Some(_) => {
                 // Nothing is expected here (the watch takes the events); errors of requests
                 // that wanted no reply would pile up.
