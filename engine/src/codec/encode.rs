@@ -300,10 +300,11 @@ struct TileJob<'a> {
 }
 
 impl TileJob<'_> {
-    /// Appends tile `index`'s record to `out`: solid when it is one colour; else the smallest
-    /// of the whole tile (in the palette form when it has few colours, else lz4, or raw when lz4
-    /// does not shrink it) and — when the receiver holds the tile and the changes fit in at most
-    /// half of it — the changed rectangle as a patch, rect or palette rect.
+    /// Appends tile `index`'s record to `out`: solid when it is one colour; else — when the
+    /// receiver holds the tile and the changes fit in at most half of it — the changed
+    /// rectangle as a patch, rect or palette rect if that is at most [`SMALL_PART`] bytes or
+    /// smaller than the whole tile; else the whole tile (in the palette form when it has few
+    /// colours, else lz4, or raw when lz4 does not shrink it).
     fn encode(
         &self,
         index: u32,
@@ -331,7 +332,18 @@ impl TileJob<'_> {
             stats.cached_tiles += 1;
             return;
         }
-        let whole = &mut scratch.whole;
+        // A small part goes without trying the whole tile: a whole tile is rarely smaller, and
+        // never by more than SMALL_PART bytes, and trying it (every pixel through the palette,
+        // then lz4) is most of the work for a typed character.
+        let part = self
+            .base
+            .filter(|b| b.held.get(index as usize))
+            .and_then(|base| self.find_part(&rect, base, scratch).map(|p| (base, p)));
+        if let Some((base, p)) = part.filter(|(b, p)| p.wire_len(b) <= SMALL_PART) {
+            write_part(out, index, base, p, scratch, stats);
+            return;
+        }
+        let (tile, whole) = (&scratch.tile, &mut scratch.whole);
         whole.clear();
         let whole_codec = if self.palette
             && encode_palette(tile, rect.width as usize, &mut scratch.palette, whole).is_some()
@@ -351,10 +363,9 @@ impl TileJob<'_> {
                 }
             }
         };
-        if let Some(base) = self.base.filter(|b| b.held.get(index as usize)) {
-            if self.encode_part(index, &rect, base, scratch, out, stats) {
-                return;
-            }
+        if let Some((base, p)) = part.filter(|(b, p)| p.wire_len(b) < scratch.whole.len()) {
+            write_part(out, index, base, p, scratch, stats);
+            return;
         }
         write_record(out, index, whole_codec, &[&scratch.whole]);
         match whole_codec {
@@ -364,40 +375,28 @@ impl TileJob<'_> {
         }
     }
 
-    /// Appends tile `index` as its changed rectangle over the held tile when the changes fit in
-    /// half of it and that is smaller than `scratch.whole`; whether it did.
-    fn encode_part(
-        &self,
-        index: u32,
-        rect: &Rect,
-        base: &PatchBase<'_>,
-        scratch: &mut Scratch,
-        out: &mut Vec<u8>,
-        stats: &mut EncodeStats,
-    ) -> bool {
+    /// The smallest form of the tile's changed rectangle over the held tile (`rect` on the
+    /// screen), when the changes fit in half of the tile; its body is left in `scratch.part`.
+    fn find_part(&self, rect: &Rect, base: &PatchBase<'_>, scratch: &mut Scratch) -> Option<Part> {
         let tile = &scratch.tile;
         base.frame.copy_tile_canonical(rect, &mut scratch.base);
         let changed =
             changed_rect(tile, &scratch.base, rect.width).unwrap_or(Rect::new(0, 0, 1, 1));
         let area = u64::from(changed.width) * u64::from(changed.height);
         if area * 2 > u64::from(rect.width) * u64::from(rect.height) {
-            return false;
+            return None;
         }
         // The rectangle's new pixels in the palette form, when they have few colours...
-        let mut best: Option<(TileCodec, &[u8])> = None;
+        let mut palette = None;
         if self.palette {
             pack_rect(tile, None, rect.width, &changed, &mut scratch.rect);
             scratch.part.clear();
-            if encode_palette(
+            palette = encode_palette(
                 &scratch.rect,
                 changed.width as usize,
                 &mut scratch.palette,
                 &mut scratch.part,
-            )
-            .is_some()
-            {
-                best = Some((TileCodec::PaletteRect, &scratch.part));
-            }
+            );
         }
         // ...or in lz4: XOR the held ones where few pixels of the rectangle changed (zeros
         // compress away); the new pixels themselves where most did (XOR of unrelated pictures
@@ -417,26 +416,60 @@ impl TileJob<'_> {
         );
         let n = lz4_flex::block::compress_into(&scratch.rect, lz4)
             .expect("the buffer has lz4's worst-case size");
-        if best.is_none_or(|(_, b)| n < b.len()) {
-            best = Some((codec, &lz4[..n]));
-        }
-        let Some((codec, body)) =
-            best.filter(|(_, b)| b.len() + base.wire_header_len() < scratch.whole.len())
-        else {
-            return false;
+        let (codec, body) = match palette {
+            Some(p) if p <= n => (TileCodec::PaletteRect, p),
+            _ => {
+                scratch.part.clear();
+                scratch.part.extend_from_slice(&lz4[..n]);
+                (codec, n)
+            }
         };
-        let head = PatchHeader {
-            base_hash: base.hashes[index as usize],
+        Some(Part {
+            codec,
             rect: changed,
-        }
-        .to_bytes();
-        write_record(out, index, codec, &[&head, body]);
-        if codec == TileCodec::PaletteRect {
-            stats.palette_tiles += 1;
-        } else {
-            stats.patch_tiles += 1;
-        }
-        true
+            body,
+        })
+    }
+}
+
+/// A tile's changed rectangle in its smallest form; the body is in `Scratch::part`.
+#[derive(Clone, Copy)]
+struct Part {
+    codec: TileCodec,
+    /// Relative to the tile.
+    rect: Rect,
+    body: usize,
+}
+
+/// A part this small (bytes on the wire) goes without trying the whole tile.
+const SMALL_PART: usize = 64;
+
+impl Part {
+    /// Bytes on the wire, header included.
+    fn wire_len(&self, base: &PatchBase<'_>) -> usize {
+        self.body + base.wire_header_len()
+    }
+}
+
+/// Appends tile `index` as `part` (its body in `scratch.part`) over `base`.
+fn write_part(
+    out: &mut Vec<u8>,
+    index: u32,
+    base: &PatchBase<'_>,
+    part: Part,
+    scratch: &Scratch,
+    stats: &mut EncodeStats,
+) {
+    let head = PatchHeader {
+        base_hash: base.hashes[index as usize],
+        rect: part.rect,
+    }
+    .to_bytes();
+    write_record(out, index, part.codec, &[&head, &scratch.part]);
+    if part.codec == TileCodec::PaletteRect {
+        stats.palette_tiles += 1;
+    } else {
+        stats.patch_tiles += 1;
     }
 }
 
@@ -523,6 +556,65 @@ mod tests {
         b[(2 * 8 + 5) * 4 + 1] = 1; // (5, 2)
         b[(4 * 8 + 3) * 4 + 3] = 1; // (3, 4)
         assert_eq!(changed_rect(&a, &b, 8), Some(Rect::new(3, 2, 3, 3)));
+    }
+
+    /// A 64x64 frame of two colours: text-like stripes.
+    fn text_tile() -> crate::FrameBuffer {
+        let mut f = crate::FrameBuffer::new(64, 64, PixelFormat::Bgra8).unwrap();
+        for (i, px) in f.pixels_mut().chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i % 64, i / 64);
+            let ink = (x * 7 + y * 3) % 11 < 3;
+            px.copy_from_slice(if ink { &[0, 0, 0, 255] } else { &[255; 4] });
+        }
+        f
+    }
+
+    /// The update of `new` over the held `old` (one tile), and its stats.
+    fn encode_over(old: &crate::FrameBuffer, new: &crate::FrameBuffer) -> EncodeStats {
+        let grid = TileGrid::new(64, 64, 64).unwrap();
+        let mut held = DirtyMask::new(1);
+        held.set(0);
+        let hashes = [7u64];
+        let base = PatchBase {
+            frame: old.as_frame(),
+            hashes: &hashes,
+            held: &held,
+            copies: &[],
+        };
+        let mut out = Vec::new();
+        TileEncoder::single_threaded()
+            .encode_delta(
+                &new.as_frame(),
+                &grid,
+                &DirtyMask::full(1),
+                Some(&base),
+                1,
+                &mut out,
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn a_typed_character_goes_as_its_rectangle_and_a_changed_tile_whole() {
+        let old = text_tile();
+        // A 6x10 glyph: a small part, sent without trying the whole tile.
+        let mut glyph = old.clone();
+        for y in 20..30 {
+            for x in 30..36 {
+                let at = (y * 64 + x) * 4;
+                glyph.pixels_mut()[at..at + 4].copy_from_slice(&[0, 0, 0, 255]);
+            }
+        }
+        let s = encode_over(&old, &glyph);
+        assert_eq!((s.tiles, s.palette_tiles + s.patch_tiles), (1, 1), "{s:?}");
+        assert!(s.message_bytes < 64 + 64, "{s:?}");
+        // Every pixel changed: the whole tile.
+        let mut all = old.clone();
+        for px in all.pixels_mut().chunks_exact_mut(4) {
+            px[0] ^= 0xFF;
+        }
+        let s = encode_over(&old, &all);
+        assert_eq!((s.palette_tiles, s.patch_tiles), (1, 0), "{s:?}");
     }
 
     #[test]
