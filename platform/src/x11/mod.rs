@@ -8,11 +8,13 @@
 //! grabbed at all.
 
 mod bands;
+mod stream;
 mod watch;
 
 use crate::{Capture, CaptureError, ChangeSignal, Watching};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use stream::XConnection;
 use tessera_engine::{CpuFrame, PixelFormat, Rect};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::cookie::Cookie;
@@ -21,7 +23,6 @@ use x11rb::protocol::shm::{ConnectionExt as _, GetImageReply as ShmGetImageReply
 use x11rb::protocol::xfixes::{ConnectionExt as _, GetCursorImageReply};
 use x11rb::protocol::xproto::{AtomEnum, ConnectionExt as _, ImageFormat, ImageOrder, MapState};
 use x11rb::protocol::Event;
-use x11rb::rust_connection::RustConnection;
 
 /// The part at non-negative coordinates of a `width` x `height` rectangle at `x`, `y` (X
 /// rectangles may start left of or above the screen).
@@ -53,7 +54,7 @@ pub use crate::{WindowInfo, WindowSelector};
 
 /// Captures an X11 screen, or one window on it.
 pub struct X11Capture {
-    conn: Arc<RustConnection>,
+    conn: Arc<XConnection>,
     display: String,
     root: u32,
     width: u16,
@@ -107,7 +108,7 @@ impl X11Capture {
             .map(str::to_string)
             .or_else(|| std::env::var("DISPLAY").ok())
             .unwrap_or_default();
-        let (conn, screen_num) = x11rb::connect(display).map_err(|e| {
+        let (conn, screen_num) = stream::connect(display).map_err(|e| {
             CaptureError::Unavailable(format!("cannot open X display {name:?}: {e}"))
         })?;
         let setup = conn.setup();
@@ -438,9 +439,9 @@ impl X11Capture {
     /// Asks `conn` for `rows` of the screen, whole, into the same rows of the segment.
     fn fetch_rows<'c>(
         &self,
-        conn: &'c RustConnection,
+        conn: &'c XConnection,
         rows: &std::ops::Range<u32>,
-    ) -> Result<Cookie<'c, RustConnection, ShmGetImageReply>, CaptureError> {
+    ) -> Result<Cookie<'c, XConnection, ShmGetImageReply>, CaptureError> {
         let out_of_range = || failed(format!("rows {rows:?} of the screen"));
         let y = i16::try_from(rows.start).map_err(|_| out_of_range())?;
         let height = u16::try_from(rows.end - rows.start).map_err(|_| out_of_range())?;

@@ -14,17 +14,17 @@
 //! Warps (`XWarpPointer`) make no raw motion; the caller's grab at least once a second finds
 //! them.
 
+use super::stream::XConnection;
 use std::os::fd::{AsRawFd, RawFd};
 use x11rb::connection::{Connection, RequestConnection};
 use x11rb::protocol::damage::{ConnectionExt as _, ReportLevel};
 use x11rb::protocol::xfixes::{ConnectionExt as _, CursorNotifyMask};
 use x11rb::protocol::xinput::{ConnectionExt as _, Device, EventMask, XIEventMask};
 use x11rb::protocol::Event;
-use x11rb::rust_connection::RustConnection;
 
 /// The watching connection.
 pub(super) struct Watch {
-    conn: RustConnection,
+    conn: XConnection,
     /// The damage object on the root window, for the capture to subtract (X resources are
     /// usable from any connection; its events come to this one).
     pub(super) damage: u32,
@@ -35,7 +35,7 @@ impl Watch {
     /// lacks XInput 2, without which pointer motion goes unseen.
     pub(super) fn start(display: Option<&str>, root: u32) -> Result<Option<Self>, String> {
         let e = |e: &dyn std::fmt::Display| e.to_string();
-        let (conn, _) = x11rb::connect(display).map_err(|x| e(&x))?;
+        let (conn, _) = super::stream::connect(display).map_err(|x| e(&x))?;
         if conn
             .extension_information(x11rb::protocol::xinput::X11_EXTENSION_NAME)
             .map_err(|x| e(&x))?
