@@ -34,6 +34,45 @@ pub(super) fn bands(rects: &[Rect], rows: std::ops::Range<u32>) -> Vec<std::ops:
     out
 }
 
+/// At most this many rows are fetched on the guess that the damage is where it was.
+const MOST_LIKELY_ROWS: u32 = 64;
+
+/// The bands of the last grab's damage `last`, to fetch before this grab's damage is known,
+/// when they are at most [`MOST_LIKELY_ROWS`] rows: a wrong guess costs the server a copy of
+/// those rows, a right one the second round trip.
+pub(super) fn likely(last: &[Rect], rows: std::ops::Range<u32>) -> Vec<std::ops::Range<u32>> {
+    let guess = bands(last, rows);
+    if guess.iter().map(|b| b.end - b.start).sum::<u32>() <= MOST_LIKELY_ROWS {
+        guess
+    } else {
+        Vec::new()
+    }
+}
+
+/// The rows of `bands` that `fetched` (sorted, apart) does not hold, as sorted ranges.
+pub(super) fn missing(
+    bands: &[std::ops::Range<u32>],
+    fetched: &[std::ops::Range<u32>],
+) -> Vec<std::ops::Range<u32>> {
+    let mut out = Vec::new();
+    for band in bands {
+        let mut from = band.start;
+        for f in fetched
+            .iter()
+            .filter(|f| f.start < band.end && f.end > band.start)
+        {
+            if f.start > from {
+                out.push(from..f.start);
+            }
+            from = from.max(f.end);
+        }
+        if from < band.end {
+            out.push(from..band.end);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +94,37 @@ mod tests {
         assert_eq!(bands(&rects, 20..100), vec![20..50, 90..100]);
         assert!(bands(&rects, 50..90).is_empty());
         assert!(bands(&[], 0..1080).is_empty());
+    }
+
+    #[test]
+    fn a_few_rows_are_guessed_and_many_are_not() {
+        let typed = [Rect::new(391, 103, 12, 13)];
+        assert_eq!(likely(&typed, 0..1080), vec![103..116]);
+        let scrolled = [Rect::new(0, 0, 1000, 700)];
+        assert!(likely(&scrolled, 0..1080).is_empty());
+        assert!(likely(&[], 0..1080).is_empty());
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // one band, not the rows of a range
+    fn missing_rows_are_those_no_fetched_range_holds() {
+        let fetched = [10..20, 30..40];
+        assert_eq!(
+            missing(&[12..18], &fetched),
+            Vec::<std::ops::Range<u32>>::new()
+        );
+        assert_eq!(missing(&[0..50], &fetched), vec![0..10, 20..30, 40..50]);
+        assert_eq!(missing(&[5..15, 35..45], &fetched), vec![5..10, 40..45]);
+        assert_eq!(missing(&[0..5], &[]), vec![0..5]);
+        // Every row of the bands is fetched or missing, never both.
+        let bands = [0..25, 28..60];
+        let gaps = missing(&bands, &fetched);
+        for y in 0..60 {
+            let wanted = bands.iter().any(|b| b.contains(&y));
+            let got = fetched.iter().any(|f| f.contains(&y));
+            let gap = gaps.iter().filter(|g| g.contains(&y)).count();
+            assert_eq!(gap, usize::from(wanted && !got), "row {y}");
+        }
     }
 
     #[test]

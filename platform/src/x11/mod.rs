@@ -503,8 +503,10 @@ impl X11Capture {
         self.stale = false;
         self.grabs_since_fetch = 0;
         // Take the damage first: whatever changes during the grab is reported next time. The
-        // region comes back with the pointer; a whole grab's image goes out with them (one round
-        // trip), a damaged grab's after them, for the rows the region holds.
+        // region comes back with the pointer, and images go out with them: a whole grab's, or a
+        // damaged grab's for the rows the last grab's damage held when they were few (the next
+        // change is most often where the last one was: the next character typed, a clock, a
+        // blinking cursor). The region's other rows are fetched in a second round trip.
         let conn = self.conn.clone();
         conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
@@ -517,9 +519,14 @@ impl X11Capture {
         // Rows not fetched keep the screen as last fetched, without the pointer (put back before
         // any image is asked for: the requests above do not write the segment).
         self.restore_under_pointer();
+        let early = if whole {
+            vec![rows.clone()]
+        } else {
+            bands::likely(&self.damaged, rows.clone())
+        };
         let mut images = Vec::new();
-        if whole {
-            images.push(self.fetch_rows(&conn, &rows)?);
+        for band in &early {
+            images.push(self.fetch_rows(&conn, band)?);
         }
         self.damaged.clear();
         for r in region.reply().map_err(failed)?.rectangles {
@@ -530,15 +537,15 @@ impl X11Capture {
                 r.height,
             ));
         }
-        if whole {
-            self.fetched_rows = rows.end - rows.start;
+        let late = if whole {
+            Vec::new()
         } else {
-            let bands = bands::bands(&self.damaged, rows);
-            self.fetched_rows = bands.iter().map(|b| b.end - b.start).sum();
-            for band in &bands {
-                images.push(self.fetch_rows(&conn, band)?);
-            }
+            bands::missing(&bands::bands(&self.damaged, rows), &early)
+        };
+        for band in &late {
+            images.push(self.fetch_rows(&conn, band)?);
         }
+        self.fetched_rows = early.iter().chain(&late).map(|b| b.end - b.start).sum();
         for r in &self.damaged {
             if let Some(c) = r.intersection(&view) {
                 self.rects
