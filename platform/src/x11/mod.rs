@@ -74,6 +74,15 @@ pub struct X11Capture {
     cursor: bool,
     /// Where the pointer was drawn at the last grab (screen coordinates) and its image serial.
     last_cursor: Option<(Rect, u32)>,
+    /// The pointer's image and place as last looked up: drawn again while the watch reports
+    /// no motion and no new shape.
+    pointer: Option<GetCursorImageReply>,
+    /// The watch reported the pointer moving or changing shape since it was last looked up.
+    pointer_news: bool,
+    /// Watched grabs since the pointer was last looked up.
+    grabs_since_pointer: u32,
+    /// Watched grabs since this connection's events were last drained.
+    grabs_since_drain: u32,
     /// The pixels the drawn pointer covers (rows of `drawn`), put back before each fetch: rows
     /// a grab does not fetch keep the screen as last fetched, without a pointer in it.
     under_pointer: Vec<u8>,
@@ -95,6 +104,8 @@ pub struct X11Capture {
 
 /// A still screen (no damage, the pointer where it was) is not fetched again, but at least every
 /// this many grabs it is, so that the sender's periodic full compare sees the server's pixels.
+/// Watched, the pointer is looked up at least this often too (a warp makes no motion to report),
+/// and errors of requests without replies are drained.
 const FETCH_AT_LEAST_EVERY: u32 = 30;
 
 // SAFETY: the mapping is owned by this value alone: read through &self, written (the pointer)
@@ -193,6 +204,10 @@ impl X11Capture {
             follow: None,
             cursor: true,
             last_cursor: None,
+            pointer: None,
+            pointer_news: false,
+            grabs_since_pointer: 0,
+            grabs_since_drain: 0,
             under_pointer: Vec::new(),
             drawn: None,
             fetched_rows: 0,
@@ -284,6 +299,12 @@ impl X11Capture {
     /// a whole grab; the damaged ones for [`Capture::grab_damaged`]).
     pub fn fetched_rows(&self) -> u32 {
         self.fetched_rows
+    }
+
+    /// Whether the last grab looked the pointer's image and place up (watched, a grab draws the
+    /// last image again while the pointer neither moved nor changed shape).
+    pub fn looked_up_pointer(&self) -> bool {
+        self.grabs_since_pointer == 0 && self.cursor
     }
 
     /// Captures only the window `selector` names from now on, following it as it moves and
@@ -462,15 +483,19 @@ impl X11Capture {
     }
 
     /// Grabs: fetches the view's rows when `whole` (or the view moved, or what the segment
-    /// holds is stale), else only the rows of the damage taken now (a second round trip).
+    /// holds is stale), else only the rows of the damage taken now.
     fn take_screen(&mut self, whole: bool) -> Result<(), CaptureError> {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
             // either way the image is fetched, and the pointer looked up with the damage.
             Some(_) => {
-                // Nothing is expected here (the watch takes the events); errors of requests
-                // that wanted no reply would pile up.
-                while self.conn.poll_for_event().map_err(failed)?.is_some() {}
+                // Nothing is expected here (the watch takes the events) but errors of requests
+                // that wanted no reply, which would pile up.
+                self.grabs_since_drain += 1;
+                if whole || self.grabs_since_drain >= FETCH_AT_LEAST_EVERY {
+                    self.grabs_since_drain = 0;
+                    while self.conn.poll_for_event().map_err(failed)?.is_some() {}
+                }
                 (true, None)
             }
             None => self.poll_for_change()?,
@@ -511,9 +536,17 @@ impl X11Capture {
         conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
         let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
-        let pointer_cookie = match pointer {
-            None if self.cursor => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
-            _ => None,
+        // Watched, the pointer is looked up when the watch saw it move or change shape, and
+        // at whole grabs and every so often (warps); else the last image is drawn again.
+        let look_up = pointer.is_none()
+            && self.cursor
+            && (whole
+                || self.pointer_news
+                || self.pointer.is_none()
+                || self.grabs_since_pointer >= FETCH_AT_LEAST_EVERY);
+        let pointer_cookie = match look_up {
+            true => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
+            false => None,
         };
         let rows = view.y..view.y + view.height;
         // Rows not fetched keep the screen as last fetched, without the pointer (put back before
@@ -555,15 +588,27 @@ impl X11Capture {
         if std::mem::take(&mut self.all_damaged) {
             self.rects.push(Rect::new(0, 0, view.width, view.height));
         }
-        let pointer = match pointer_cookie {
-            Some(cookie) => Some(cookie.reply().map_err(failed)?),
-            None => pointer,
-        };
+        match pointer_cookie {
+            Some(cookie) => {
+                self.pointer = Some(cookie.reply().map_err(failed)?);
+                self.pointer_news = false;
+                self.grabs_since_pointer = 0;
+            }
+            None if pointer.is_some() => {
+                self.pointer = pointer;
+                self.grabs_since_pointer = 0;
+            }
+            None => self.grabs_since_pointer += 1,
+        }
         for image in images {
             image.reply().map_err(failed)?;
         }
-        match pointer {
-            Some(pointer) => self.draw_cursor(view, &pointer)?,
+        match self.pointer.take().filter(|_| self.cursor) {
+            Some(pointer) => {
+                let drawn = self.draw_cursor(view, &pointer);
+                self.pointer = Some(pointer);
+                drawn?;
+            }
             None => {
                 // The pointer left the frames: where it was drawn changed back.
                 if let Some((r, _)) = self.last_cursor.take() {
@@ -615,7 +660,10 @@ impl Capture for X11Capture {
     }
 
     fn take_changes(&mut self) -> bool {
-        self.watch.as_ref().is_some_and(watch::Watch::take)
+        let Some(w) = &self.watch else { return false };
+        let news = w.take();
+        self.pointer_news |= news.pointer;
+        news.any()
     }
 
     fn set_cursor(&mut self, on: bool) -> bool {

@@ -86,21 +86,40 @@ impl Watch {
         self.conn.stream().as_raw_fd()
     }
 
-    /// Reads every event the server sent, without blocking: whether one says the screen may
-    /// have changed. A broken connection says so too (the next grab reports what is wrong).
-    pub(super) fn take(&self) -> bool {
-        let mut news = false;
+    /// Reads every event the server sent, without blocking: what they say may have changed.
+    /// A broken connection says everything did (the next grab reports what is wrong).
+    pub(super) fn take(&self) -> News {
+        let mut news = News::default();
         loop {
             match self.conn.poll_for_event() {
-                Ok(Some(
-                    Event::DamageNotify(_)
-                    | Event::XinputRawMotion(_)
-                    | Event::XfixesCursorNotify(_),
-                )) => news = true,
+                Ok(Some(Event::DamageNotify(_))) => news.screen = true,
+                Ok(Some(Event::XinputRawMotion(_) | Event::XfixesCursorNotify(_))) => {
+                    news.pointer = true
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => return news,
-                Err(_) => return true,
+                Err(_) => {
+                    return News {
+                        screen: true,
+                        pointer: true,
+                    }
+                }
             }
         }
+    }
+}
+
+/// What the events taken since the last look said may have changed.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct News {
+    /// The screen's pixels (damage).
+    pub(super) screen: bool,
+    /// The pointer: it moved or changed shape.
+    pub(super) pointer: bool,
+}
+
+impl News {
+    pub(super) fn any(self) -> bool {
+        self.screen || self.pointer
     }
 }
