@@ -1,11 +1,11 @@
 //! X11 capture: the root window through MIT-SHM (the server writes each grab into a shared
 //! segment it created; nothing is copied on our side), with XDamage's reports as hints. A grab
 //! for a caller that looks only where damage was reported ([`Capture::grab_damaged`]) fetches
-//! just those rows ([`bands`]); [`Capture::grab`] fetches everything. A followed window is the
-//! part of the segment where the window is now (looked up each grab), so the capture moves and
-//! resizes with it. Watched ([`Capture::watch_changes`]), it says when the screen may have
-//! changed through a descriptor the caller waits on ([`watch`]), so a still screen is not
-//! grabbed at all.
+//! just those rows ([`bands`]); [`Capture::grab`] fetches everything. Our connections write
+//! without polling first ([`stream`]). A followed window is the part of the segment where the
+//! window is now (looked up each grab), so the capture moves and resizes with it. Watched
+//! ([`Capture::watch_changes`]), it says when the screen may have changed through a descriptor
+//! the caller waits on ([`watch`]), so a still screen is not grabbed at all.
 
 mod bands;
 mod stream;
