@@ -487,7 +487,7 @@ impl X11Capture {
     fn take_screen(&mut self, whole: bool) -> Result<(), CaptureError> {
         let (fetch, pointer) = match &self.watch {
             // Watched, the caller grabs when something was reported or to compare everything:
-            // either way the image is fetched, and the pointer looked up with the damage.
+            // either way the image is fetched.
             Some(_) => {
                 // Nothing is expected here (the watch takes the events) but errors of requests
                 // that wanted no reply, which would pile up.
@@ -528,10 +528,11 @@ impl X11Capture {
         self.stale = false;
         self.grabs_since_fetch = 0;
         // Take the damage first: whatever changes during the grab is reported next time. The
-        // region comes back with the pointer, and images go out with them: a whole grab's, or a
-        // damaged grab's for the rows the last grab's damage held when they were few (the next
-        // change is most often where the last one was: the next character typed, a clock, a
-        // blinking cursor). The region's other rows are fetched in a second round trip.
+        // region comes back (with the pointer when it is looked up), and images go out with
+        // it: a whole grab's, or a damaged grab's for the rows the last grab's damage held when
+        // they were few (the next change is most often where the last one was: the next
+        // character typed, a clock, a blinking cursor). The region's other rows are fetched in
+        // a second round trip.
         let conn = self.conn.clone();
         conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
@@ -544,9 +545,10 @@ impl X11Capture {
                 || self.pointer_news
                 || self.pointer.is_none()
                 || self.grabs_since_pointer >= FETCH_AT_LEAST_EVERY);
-        let pointer_cookie = match look_up {
-            true => Some(conn.xfixes_get_cursor_image().map_err(failed)?),
-            false => None,
+        let pointer_cookie = if look_up {
+            Some(conn.xfixes_get_cursor_image().map_err(failed)?)
+        } else {
+            None
         };
         let rows = view.y..view.y + view.height;
         // Rows not fetched keep the screen as last fetched, without the pointer (put back before
