@@ -11,8 +11,8 @@
 //!   wherever the pointer is;
 //! - XFixes cursor notify: the pointer's image changed.
 //!
-//! Warps (`XWarpPointer`) make no raw motion; the caller's grab at least once a second finds
-//! them.
+//! Warps (`XWarpPointer`) make no raw motion; the capture looks the pointer up at every whole
+//! grab and at least every 30 grabs, which finds them.
 
 use super::stream::XConnection;
 use std::os::fd::{AsRawFd, RawFd};
