@@ -116,6 +116,18 @@ mod tests {
     }
 
     #[test]
+    fn a_malformed_or_missing_display_is_an_error() {
+        assert!(matches!(
+            connect(Some("no display here")),
+            Err(ConnectError::DisplayParsingError(_))
+        ));
+        assert!(matches!(
+            connect(Some(":4998")),
+            Err(ConnectError::IoError(_))
+        ));
+    }
+
+    #[test]
     fn waits_for_room_only_after_a_write_found_none_and_always_waits_to_read() {
         let (ours, mut server) = UnixStream::pair().unwrap();
         let stream = eager(ours);
