@@ -122,11 +122,18 @@ pub enum FrameError {
     BufferTooSmall { len: usize, needed: usize },
 }
 
-/// Below this many tiles (a megabyte of 64-pixel tiles), per-tile work stays on the calling
-/// thread: handing it to rayon's pool (waking workers, which then spin before they sleep) costs
-/// more than the work. At 16, a window dragged over an X11 screen (about 50 tiles a frame, four
+/// Below this many tiles (a megabyte of 64-pixel tiles), encoding stays on the calling thread:
+/// handing it to rayon's pool (waking workers, which then spin before they sleep) costs more
+/// than the work. At 16, a window dragged over an X11 screen (about 50 tiles a frame, four
 /// parallel steps) cost the sender 22% more CPU and 25 times the context switches.
-pub const PARALLEL_MIN_TILES: usize = 64;
+pub const PARALLEL_MIN_TILES_TO_ENCODE: usize = 64;
+
+/// Below this many tiles (four megabytes of 64-pixel tiles, half a 1080p screen), work that
+/// streams pixels through memory (comparing, hashing, copying tiles: a few microseconds a tile)
+/// stays on the calling thread. Such work gains little from a second core, and the pool's wake
+/// and spin-down cost as much: an xterm scrolling over about 180 tiles cost the sender 14% more
+/// CPU an update with these steps in the pool from 64 tiles (BENCHMARKS.md).
+pub const PARALLEL_MIN_TILES_TO_SCAN: usize = 256;
 
 /// Checks a frame's dimensions and returns the bytes one row of pixels takes.
 pub fn check_dimensions(width: u32, height: u32) -> Result<usize, FrameError> {
@@ -431,7 +438,8 @@ impl FrameBuffer {
     }
 
     /// Copies the tiles of `mask` (a mask over `grid`, this frame's grid) from `src`, a frame
-    /// of the same size, band by band (in parallel for `PARALLEL_MIN_TILES` tiles or more).
+    /// of the same size, band by band (in parallel for [`PARALLEL_MIN_TILES_TO_SCAN`] tiles or
+    /// more).
     pub fn copy_tiles_from(
         &mut self,
         src: &CpuFrame<'_>,
@@ -464,7 +472,7 @@ impl FrameBuffer {
             }
         };
         // A few tiles are copied here: the pool would cost more than the copy.
-        if mask.count() < PARALLEL_MIN_TILES {
+        if mask.count() < PARALLEL_MIN_TILES_TO_SCAN {
             self.pixels
                 .chunks_mut(band_bytes)
                 .enumerate()

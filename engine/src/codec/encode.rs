@@ -5,7 +5,7 @@
 use super::copy::CopyRect;
 use super::palette::{encode_palette, PaletteScratch};
 use super::update::{PatchHeader, TileCodec, UpdateHeader, COPIES_CAPABILITY};
-use crate::frame::PARALLEL_MIN_TILES;
+use crate::frame::PARALLEL_MIN_TILES_TO_ENCODE;
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid, BYTES_PER_PIXEL};
 use rayon::prelude::*;
 use thiserror::Error;
@@ -241,7 +241,10 @@ impl TileEncoder {
             palette: self.uses(TileCodec::Palette),
         };
         let mut stats = EncodeStats::default();
-        if self.parallel && dirty.len() >= PARALLEL_MIN_TILES && rayon::current_num_threads() > 1 {
+        if self.parallel
+            && dirty.len() >= PARALLEL_MIN_TILES_TO_ENCODE
+            && rayon::current_num_threads() > 1
+        {
             // Groups of tiles, each written to its own buffer, joined in order: one allocation
             // a group, not a tile.
             let groups = rayon::current_num_threads() * 4;

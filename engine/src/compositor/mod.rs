@@ -11,6 +11,7 @@ mod gpu;
 pub use cpu::CpuCompositor;
 pub use gpu::GpuCompositor;
 
+use crate::frame::PARALLEL_MIN_TILES_TO_SCAN;
 use crate::{
     apply_copies, parse_update, DecodeError, DecodeLimits, DecodedTiles, FrameBuffer, GpuError,
     PixelFormat, Rect, TileCache, UpdateHeader, BYTES_PER_PIXEL,
@@ -115,28 +116,37 @@ fn decode_for(
     Ok((h, reshape, update.copies.iter().map(|c| c.dst()).collect()))
 }
 
-/// Writes the decoded tiles into `frame` (the update's size), band by band in parallel.
+/// Writes the decoded tiles into `frame` (the update's size), band by band; in parallel for
+/// [`PARALLEL_MIN_TILES_TO_SCAN`] tiles or more.
 fn write_tiles(frame: &mut FrameBuffer, decoded: &DecodedTiles, tile_size: u32) {
     let stride = frame.stride();
     let tile_size = tile_size as usize;
     let tiles = decoded.tiles();
     // Tiles are sorted by index, so each band's tiles are one run.
-    frame
-        .pixels_mut()
-        .par_chunks_mut(stride * tile_size)
-        .enumerate()
-        .for_each(|(row, band)| {
-            let y0 = (row * tile_size) as u32;
-            let start = tiles.partition_point(|t| t.rect.y < y0);
-            let end = tiles.partition_point(|t| t.rect.y <= y0);
-            for tile in &tiles[start..end] {
-                let r = tile.rect;
-                let len = r.width as usize * BYTES_PER_PIXEL;
-                let x0 = r.x as usize * BYTES_PER_PIXEL;
-                for (dy, src) in decoded.pixels(tile).chunks_exact(len).enumerate() {
-                    let at = dy * stride + x0;
-                    band[at..at + len].copy_from_slice(src);
-                }
+    let write_band = |(row, band): (usize, &mut [u8])| {
+        let y0 = (row * tile_size) as u32;
+        let start = tiles.partition_point(|t| t.rect.y < y0);
+        let end = tiles.partition_point(|t| t.rect.y <= y0);
+        for tile in &tiles[start..end] {
+            let r = tile.rect;
+            let len = r.width as usize * BYTES_PER_PIXEL;
+            let x0 = r.x as usize * BYTES_PER_PIXEL;
+            for (dy, src) in decoded.pixels(tile).chunks_exact(len).enumerate() {
+                let at = dy * stride + x0;
+                band[at..at + len].copy_from_slice(src);
             }
-        });
+        }
+    };
+    let bands = frame.pixels_mut();
+    if tiles.len() < PARALLEL_MIN_TILES_TO_SCAN {
+        bands
+            .chunks_mut(stride * tile_size)
+            .enumerate()
+            .for_each(write_band);
+    } else {
+        bands
+            .par_chunks_mut(stride * tile_size)
+            .enumerate()
+            .for_each(write_band);
+    }
 }

@@ -7,13 +7,13 @@
 //! early once every tile in it is decided. Bands run in parallel.
 
 use super::DiffError;
-use crate::frame::PARALLEL_MIN_TILES;
+use crate::frame::PARALLEL_MIN_TILES_TO_SCAN;
 use crate::{CpuFrame, DirtyMask, Rect, TileGrid};
 use rayon::prelude::*;
 
 /// Below this many bytes to compare, threads cost more than they save: as many as
-/// [`PARALLEL_MIN_TILES`] tiles of 64 pixels.
-const PARALLEL_MIN_BYTES: usize = PARALLEL_MIN_TILES * 64 * 64 * 4;
+/// [`PARALLEL_MIN_TILES_TO_SCAN`] tiles of 64 pixels.
+const PARALLEL_MIN_BYTES: usize = PARALLEL_MIN_TILES_TO_SCAN * 64 * 64 * 4;
 
 const SKIP: u8 = 0;
 const PENDING: u8 = 1;

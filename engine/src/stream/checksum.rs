@@ -5,7 +5,7 @@
 //! ends update only the tiles an update carries, so a 4K frame with one changed tile costs one
 //! tile hash plus 16 KiB of hash input.
 
-use crate::frame::PARALLEL_MIN_TILES;
+use crate::frame::PARALLEL_MIN_TILES_TO_SCAN;
 use crate::{CpuFrame, DecodedTiles, DirtyMask, TileGrid};
 use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
@@ -47,7 +47,7 @@ impl FrameChecksum {
             frame.copy_tile_canonical(&grid.tile_rect(i), scratch);
             (i, xxh3_64(scratch))
         };
-        let hashes: Vec<(usize, u64)> = if dirty.len() < PARALLEL_MIN_TILES {
+        let hashes: Vec<(usize, u64)> = if dirty.len() < PARALLEL_MIN_TILES_TO_SCAN {
             let mut scratch = Vec::new();
             dirty.iter().map(|i| hash(&mut scratch, i)).collect()
         } else {
@@ -61,7 +61,7 @@ impl FrameChecksum {
     /// Rehashes the tiles just decoded (they are canonical already).
     pub fn update_from_tiles(&mut self, tiles: &DecodedTiles) {
         let hash = |t: &crate::DecodedTile| (t.index as usize, xxh3_64(tiles.pixels(t)));
-        let hashes: Vec<(usize, u64)> = if tiles.tiles().len() < PARALLEL_MIN_TILES {
+        let hashes: Vec<(usize, u64)> = if tiles.tiles().len() < PARALLEL_MIN_TILES_TO_SCAN {
             tiles.tiles().iter().map(hash).collect()
         } else {
             tiles.tiles().par_iter().map(hash).collect()
