@@ -261,20 +261,17 @@ impl<'a> CpuFrame<'a> {
         let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
         for y in area.y..area.bottom() {
             let (ra, rb) = (&self.row(y)[x0..x0 + len], &other.row(y)[x0..x0 + len]);
+            // Whole rows first: memcmp asks for all of a row's cache lines at once, and a row
+            // that differs is then in cache for the two word-wide scans.
             if ra == rb {
                 continue;
             }
+            let first = first_difference(ra, rb).expect("the rows differ");
+            let last = last_difference(ra, rb).expect("the rows differ");
             top.get_or_insert(y);
             bottom = y + 1;
-            let differs = |i: &usize| ra[i * 4..i * 4 + 4] != rb[i * 4..i * 4 + 4];
-            let pixels = area.width as usize;
-            let first = (0..pixels).find(differs).expect("the rows differ");
-            let last = (first..pixels)
-                .rev()
-                .find(differs)
-                .expect("the rows differ");
-            left = left.min(first);
-            right = right.max(last + 1);
+            left = left.min(first / BYTES_PER_PIXEL);
+            right = right.max(last / BYTES_PER_PIXEL + 1);
         }
         let top = top?;
         Some(crate::Rect::new(
@@ -290,6 +287,36 @@ impl<'a> CpuFrame<'a> {
         let start = y as usize * self.stride;
         &self.pixels[start..start + self.row_bytes()]
     }
+}
+
+/// The index of the first byte where two equal-length runs differ; none when equal.
+fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (i, (x, y)) in (&mut wa).zip(&mut wb).enumerate() {
+        let d = u64::from_le_bytes(x.try_into().expect("8 bytes"))
+            ^ u64::from_le_bytes(y.try_into().expect("8 bytes"));
+        if d != 0 {
+            // Little-endian: the lowest set bit is in the first differing byte.
+            return Some(i * 8 + d.trailing_zeros() as usize / 8);
+        }
+    }
+    let tail = a.len() - wa.remainder().len();
+    (tail..a.len()).find(|&i| a[i] != b[i])
+}
+
+/// The index of the last byte where two equal-length runs differ; none when equal.
+fn last_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let (mut wa, mut wb) = (a.rchunks_exact(8), b.rchunks_exact(8));
+    for (i, (x, y)) in (&mut wa).zip(&mut wb).enumerate() {
+        let d = u64::from_le_bytes(x.try_into().expect("8 bytes"))
+            ^ u64::from_le_bytes(y.try_into().expect("8 bytes"));
+        if d != 0 {
+            // Little-endian: the highest set bit is in the last differing byte.
+            return Some(a.len() - i * 8 - 1 - d.leading_zeros() as usize / 8);
+        }
+    }
+    let head = wa.remainder().len();
+    (0..head).rev().find(|&i| a[i] != b[i])
 }
 
 /// A frame that already lives on the GPU: the zero-copy entry used by capture backends.
@@ -566,5 +593,47 @@ mod tests {
         assert_eq!(x.canonical().pixels(), &[1, 2, 3, 0xFF]);
         let a = FrameBuffer::from_pixels(1, 1, PixelFormat::Rgba8, px.clone()).unwrap();
         assert_eq!(a.canonical().pixels(), &px[..]);
+    }
+
+    /// The changed rectangle, pixel by pixel: what the word-wide scan must agree with.
+    fn changed_rect_by_pixels(
+        a: &CpuFrame<'_>,
+        b: &CpuFrame<'_>,
+        area: &crate::Rect,
+    ) -> Option<crate::Rect> {
+        let mut found: Option<crate::Rect> = None;
+        for y in area.y..area.bottom() {
+            for x in area.x..area.right() {
+                let at = x as usize * 4..x as usize * 4 + 4;
+                if a.row(y)[at.clone()] != b.row(y)[at] {
+                    let p = crate::Rect::new(x, y, 1, 1);
+                    found = Some(found.map_or(p, |f| f.union(&p)));
+                }
+            }
+        }
+        found
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn changed_rect_is_the_box_of_every_differing_byte(
+            (width, height) in (1u32..40, 1u32..12),
+            pokes in proptest::collection::vec((0u32..40, 0u32..12, 0usize..4, 1u8..=255), 0..6),
+            area in (0u32..40, 0u32..12, 1u32..40, 1u32..12),
+        ) {
+            let a = FrameBuffer::new(width, height, PixelFormat::Bgra8).unwrap();
+            let mut b = a.clone();
+            for (x, y, byte, v) in pokes {
+                let (x, y) = (x % width, y % height);
+                b.pixels_mut()[(y * width + x) as usize * 4 + byte] = v;
+            }
+            let (x, y) = (area.0 % width, area.1 % height);
+            let area = crate::Rect::new(x, y, area.2.min(width - x), area.3.min(height - y));
+            let (fa, fb) = (a.as_frame(), b.as_frame());
+            proptest::prop_assert_eq!(
+                fa.changed_rect(&fb, &area),
+                changed_rect_by_pixels(&fa, &fb, &area)
+            );
+        }
     }
 }

@@ -9,7 +9,6 @@
 //! the new frame tile by tile and sends every tile where they differ.
 
 use crate::{hash_rect, CopyRect, CpuFrame, DirtyMask, Rect, TileGrid, BYTES_PER_PIXEL};
-use std::collections::HashMap;
 use xxhash_rust::xxh3::xxh3_64;
 
 /// Fewer dirty tiles than this are not worth looking at.
@@ -45,26 +44,30 @@ pub fn detect_vertical_scroll(
             .map(|y| xxh3_64(&f.row(y)[x0..x0 + len]))
             .collect()
     };
-    let (old, new) = (row_hashes(prev), row_hashes(cur));
-    let mut rows_of: HashMap<u64, Vec<u32>> = HashMap::new();
-    for (y, h) in old.iter().enumerate() {
-        rows_of.entry(*h).or_default().push(y as u32);
-    }
-    let mut votes: HashMap<i64, u32> = HashMap::new();
-    for (y, h) in new.iter().enumerate() {
-        match rows_of.get(h) {
-            Some(ys) if ys.len() <= MAX_MATCHES => {
-                for &from in ys {
-                    let dy = i64::from(from) - y as i64;
-                    if dy != 0 {
-                        *votes.entry(dy).or_default() += 1;
-                    }
-                }
-            }
-            _ => {}
+    // The old rows sorted by hash: the rows with one hash are one run, found by binary search
+    // (no map, no allocation a hash).
+    let mut old: Vec<(u64, u32)> = row_hashes(prev).into_iter().zip(0..).collect::<Vec<_>>();
+    old.sort_unstable();
+    let rows = changed.height as usize;
+    // votes[rows - 1 + dy]: the rows that moved by dy (old row minus new row), |dy| < rows.
+    let mut votes = vec![0u32; 2 * rows - 1];
+    for (y, h) in row_hashes(cur).into_iter().enumerate() {
+        let start = old.partition_point(|&(o, _)| o < h);
+        let end = start + old[start..].partition_point(|&(o, _)| o == h);
+        if end - start > MAX_MATCHES {
+            continue;
+        }
+        for &(_, from) in &old[start..end] {
+            votes[rows - 1 + from as usize - y] += 1;
         }
     }
-    let (dy, count) = votes.into_iter().max_by_key(|&(dy, n)| (n, -dy.abs()))?;
+    votes[rows - 1] = 0;
+    // The most votes; of equals, the shortest move, then the upward one.
+    let (dy, count) = votes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| (i as i64 - (rows as i64 - 1), n))
+        .max_by_key(|&(dy, n)| (n, -dy.abs(), dy))?;
     if count < (changed.height / 4).max(8) {
         return None;
     }
