@@ -3,9 +3,10 @@
 //! what the window uncovered needs sending.
 //!
 //! Block matching by content-defined anchors. Inside the changed rectangle every run of
-//! [`SEGMENT`] pixels of a row is hashed with a rolling hash (every row of the old frame, every
-//! [`ROW_STEP`]-th of the new one); runs whose hash falls in one sixteenth of the hash space are
-//! anchors, so both frames pick the same runs of the same content wherever it lies. Each anchor of the new frame that matches exactly one
+//! [`SEGMENT`] pixels of a row is hashed (every row of the old frame, every [`ROW_STEP`]-th of the
+//! new one): each pixel, mixed by a multiply, is XORed into a word that shifts by 64 / `SEGMENT`
+//! bits a pixel, so the word holds exactly the last `SEGMENT` pixels and a step is a shift and an
+//! XOR. Runs whose hash falls in one sixteenth of the hash space are anchors, so both frames pick the same runs of the same content wherever it lies. Each anchor of the new frame that matches exactly one
 //! anchor of the old one votes for their offset. The winning offset's voters bound the moved
 //! rectangle, which then grows edge by edge (inside the changed rectangle) while whole rows and
 //! columns still match. As with
@@ -25,8 +26,12 @@ const ANCHOR_BITS: u32 = 4;
 /// The new frame is sampled on every this many rows (the old one on every row, so any offset
 /// is found).
 const ROW_STEP: usize = 2;
-/// The rolling hash's multiplier (odd).
-const BASE: u64 = 0x0000_0100_0000_01b3;
+/// The bits a pixel's contribution moves up the run hash at each step: after `SEGMENT` steps
+/// it has left the word.
+const SHIFT: u32 = 64 / SEGMENT as u32;
+const _: () = assert!(64 % SEGMENT == 0, "a run fills the hash word exactly");
+/// Mixes a pixel before it enters the run hash (odd: no two pixels mix alike).
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Where a run of the old frame lies, and whether its hash was seen more than once.
 #[derive(Clone, Copy)]
@@ -103,29 +108,20 @@ fn anchors(
     row_step: usize,
     mut found: impl FnMut(u64, u32, u32),
 ) {
-    let top = BASE.wrapping_pow(SEGMENT as u32 - 1);
     let x0 = area.x as usize * BYTES_PER_PIXEL;
-    let mut px: Vec<u64> = Vec::with_capacity(area.width as usize);
     for y in (area.y..area.bottom()).step_by(row_step) {
         let row = &frame.row(y)[x0..x0 + area.width as usize * BYTES_PER_PIXEL];
-        px.clear();
-        px.extend(
-            row.chunks_exact(BYTES_PER_PIXEL)
-                .map(|p| u64::from(u32::from_le_bytes(p.try_into().expect("4 bytes")))),
-        );
-        let mut h = px[..SEGMENT]
-            .iter()
-            .fold(0u64, |h, &p| h.wrapping_mul(BASE).wrapping_add(p));
-        for i in 0..=px.len() - SEGMENT {
-            if i > 0 {
-                h = h
-                    .wrapping_sub(px[i - 1].wrapping_mul(top))
-                    .wrapping_mul(BASE)
-                    .wrapping_add(px[i + SEGMENT - 1]);
-            }
-            // The top bits of the product depend on every pixel of the run.
-            if h >> (64 - ANCHOR_BITS) == 0 {
-                found(h, area.x + i as u32, y);
+        let mut h = 0u64;
+        for (i, p) in row.chunks_exact(BYTES_PER_PIXEL).enumerate() {
+            // The product's high half (rotated down) depends on every bit of the pixel; the
+            // shift drops the pixel that left the run.
+            let mixed = u64::from(u32::from_le_bytes(p.try_into().expect("4 bytes")))
+                .wrapping_mul(MIX)
+                .rotate_left(32);
+            h = (h << SHIFT) ^ mixed;
+            // The top bits hold a share of every pixel of the run.
+            if i + 1 >= SEGMENT && h >> (64 - ANCHOR_BITS) == 0 {
+                found(h, area.x + (i + 1 - SEGMENT) as u32, y);
             }
         }
     }
