@@ -1,7 +1,8 @@
 //! The chat and command channel over loopback QUIC, sender and receiver in this process: chat
 //! both ways, a viewer's approved pause really pauses the stream and resume resumes it, a denied
 //! open-file opens nothing (and an approved one does), requests that leave the shared folders
-//! or name unlisted programs are refused, and a chat flood leaves the frame rate alone.
+//! or name unlisted programs are refused, a region moved to another of its size arrives exactly,
+//! and a chat flood leaves the frame rate alone.
 
 mod common;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_engine::chat::Presets;
 use tessera_engine::stream::Identity;
-use tessera_engine::{BackendRequest, Scene};
+use tessera_engine::{BackendRequest, FrameBuffer, PixelFormat, Rect, Scene, SyntheticSource};
 use tessera_receiver::{Receiver, ReceiverConfig};
 use tessera_sender::chat::{ChatConsole, ChatSetup};
 use tessera_sender::source::SourceSpec;
@@ -74,6 +75,19 @@ impl Drop for Call {
     }
 }
 
+/// The typing scene (320x200, 30 fps, no frame limit) with `chat`.
+fn typing_scene(chat: ChatSetup) -> SenderConfig {
+    SenderConfig {
+        source: SourceSpec::Synthetic(Scene::Typing),
+        width: 320,
+        height: 200,
+        fps: 30,
+        diff: BackendRequest::Cpu,
+        chat,
+        ..SenderConfig::default()
+    }
+}
+
 /// A sender of the typing scene (320x200, 30 fps, no frame limit) on loopback with `chat`: its
 /// task, join link and chat console.
 fn sharing(
@@ -85,15 +99,19 @@ fn sharing(
     tessera_engine::stream::JoinLink,
     ChatConsole,
 ) {
-    let config = SenderConfig {
-        source: SourceSpec::Synthetic(Scene::Typing),
-        width: 320,
-        height: 200,
-        fps: 30,
-        diff: BackendRequest::Cpu,
-        chat,
-        ..SenderConfig::default()
-    };
+    sharing_with(typing_scene(chat))
+}
+
+/// A sender of `config` on loopback: its task, join link and chat console.
+fn sharing_with(
+    config: SenderConfig,
+) -> (
+    tokio::task::JoinHandle<
+        Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
+    >,
+    tessera_engine::stream::JoinLink,
+    ChatConsole,
+) {
     let mut sender = Sender::listen(
         config,
         "127.0.0.1:0".parse().unwrap(),
@@ -202,6 +220,14 @@ action = "resume"
 phrase = "just the corner"
 action = "set-region"
 x = 0
+y = 0
+width = 160
+height = 100
+
+[[preset]]
+phrase = "the next corner"
+action = "set-region"
+x = 160
 y = 0
 width = 160
 height = 100
@@ -431,6 +457,67 @@ async fn a_viewer_can_narrow_the_share_to_a_region() {
     shown(&mut c.viewer, "follow-window xclock: failed").await;
     let now = c.frames();
     c.wait_frames(now + 5).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_moved_to_another_of_its_size_arrives_exactly() {
+    // The second region has the first one's size: no new grid, no keyframe. What the viewer
+    // held of the first region must still be replaced wherever the second one differs.
+    let s = Scratch::new("moved-region");
+    let frames = 240;
+    let (sending, link, _sharer) = sharing_with(SenderConfig {
+        frames: Some(frames),
+        ..typing_scene(setup(SHARER, &s.path("sharer.log")))
+    });
+    let mut receiver = Receiver::connect(
+        ReceiverConfig {
+            compositor: BackendRequest::Cpu,
+            chat: setup(&viewer_presets(&s), &s.path("viewer.log")),
+            ..ReceiverConfig::default()
+        },
+        link,
+    );
+    let mut viewer = receiver.take_chat_console().unwrap();
+    let stats = receiver.stats();
+    let receiving = tokio::spawn(receiver.run());
+    let arrived = || stats.lock().unwrap().frames;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while arrived() < 5 {
+        assert!(Instant::now() < deadline, "no frames");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    typed(&viewer, "just the corner");
+    shown(&mut viewer, "set-region 0,0 160x100: done").await;
+    let at = arrived();
+    while arrived() < at + 10 {
+        assert!(Instant::now() < deadline, "no frames of the first region");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    typed(&viewer, "the next corner");
+    shown(&mut viewer, "set-region 160,0 160x100: done").await;
+    let sent = sending.await.unwrap().unwrap();
+    let report = receiving.await.unwrap().unwrap();
+    assert_eq!(
+        sent.frames, frames,
+        "the regions moved before the stream ended"
+    );
+    assert_eq!(report.stats.checksum_mismatches, 0);
+    let mut screen = SyntheticSource::new(Scene::Typing, 320, 200, PixelFormat::Bgra8).unwrap();
+    for _ in 1..frames {
+        screen.advance();
+    }
+    let want = FrameBuffer::from_frame(
+        &screen
+            .frame_buffer()
+            .canonical()
+            .as_frame()
+            .crop(&Rect::new(160, 0, 160, 100))
+            .unwrap(),
+    );
+    assert!(
+        report.last_frame.unwrap() == want,
+        "the viewer shows the second region as the sharer's screen has it"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -758,6 +758,16 @@ fn capture_loop(
             }
             for (op, reply) in pacing.source_changes.drain(..) {
                 pacing.reported = true;
+                if matches!(
+                    op,
+                    Operation::SetRegion { .. } | Operation::FollowWindow { .. }
+                ) {
+                    // The source's frame is now another part of the screen: the previous frame
+                    // cannot be brought up to it by the last changes, and patches against it
+                    // would be wrong. Patches wait for the frame after the next.
+                    previous = None;
+                    last_mask = None;
+                }
                 let result = match &op {
                     Operation::SetRegion {
                         x,

@@ -92,6 +92,9 @@ pub struct FrameSource {
     inner: Inner,
     region: Option<Rect>,
     label: String,
+    /// The frame shows another part of the screen (a region or window) since the last advance:
+    /// the next damage is all of it.
+    reframed: bool,
 }
 
 /// Whether this is a Wayland session, where screens are shared through the desktop portal
@@ -376,6 +379,7 @@ impl FrameSource {
             inner,
             region,
             label,
+            reframed: false,
         };
         if let Inner::Capture { capture, .. } = &mut source.inner {
             capture.grab()?;
@@ -427,6 +431,18 @@ impl FrameSource {
                 *hints = capture.damage().map(to_region);
             }
         }
+        if std::mem::take(&mut self.reframed) {
+            // What the OS reports changed is not what changed since the last frame, which
+            // showed another part of the screen: all of it did.
+            let whole = {
+                let f = self.frame();
+                Rect::new(0, 0, f.width(), f.height())
+            };
+            match &mut self.inner {
+                Inner::Synthetic { hints, .. } => *hints = vec![whole],
+                Inner::Capture { hints, .. } => *hints = None,
+            }
+        }
         // A screen (a window, a stream) that shrank past the shared region.
         if let Some(r) = region {
             let full = self.full_frame();
@@ -468,6 +484,7 @@ impl FrameSource {
             self.full_frame().crop(&r)?;
         }
         self.region = region;
+        self.reframed = true;
         Ok(())
     }
 
@@ -484,6 +501,7 @@ impl FrameSource {
                 capture.grab()?;
                 self.label = capture.describe();
                 self.region = None;
+                self.reframed = true;
                 Ok(())
             }
         }
@@ -520,7 +538,8 @@ impl FrameSource {
         }
     }
 
-    /// What changed since the previous frame, in the frame's coordinates, if the source says.
+    /// What changed since the previous frame, in the frame's coordinates, if the source says:
+    /// all of the frame when it shows another region or window than the previous one.
     pub fn damage(&self) -> Option<&[Rect]> {
         match &self.inner {
             Inner::Synthetic { hints, .. } => Some(hints),
@@ -532,6 +551,31 @@ impl FrameSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_region_reports_all_of_itself_changed_once() {
+        let mut s =
+            FrameSource::open(&SourceSpec::Synthetic(Scene::Typing), 320, 200, None, None).unwrap();
+        s.advance(true).unwrap();
+        s.set_region(Some(Rect::new(0, 0, 160, 100))).unwrap();
+        s.advance(true).unwrap();
+        let whole = [Rect::new(0, 0, 160, 100)];
+        assert_eq!(s.damage(), Some(&whole[..]));
+        // Same size, another place: the damage of the scene would miss what the move changed.
+        s.set_region(Some(Rect::new(160, 0, 160, 100))).unwrap();
+        s.advance(true).unwrap();
+        assert_eq!(s.damage(), Some(&whole[..]));
+        // Then the scene's own damage again: one typed character, not the whole region.
+        s.set_region(Some(Rect::new(0, 0, 160, 100))).unwrap();
+        s.advance(true).unwrap();
+        s.advance(true).unwrap();
+        let d = s.damage().unwrap();
+        assert!(!d.is_empty() && d.iter().all(|r| r.width * r.height < 160 * 100 / 4));
+        // A region that does not fit is refused and changes nothing.
+        assert!(s.set_region(Some(Rect::new(300, 0, 160, 100))).is_err());
+        s.advance(true).unwrap();
+        assert_ne!(s.damage(), Some(&whole[..]));
+    }
 
     #[test]
     fn windows_need_an_x11_screen() {
