@@ -437,7 +437,7 @@ struct Viewer {
 }
 
 /// The frame before the current one, as every viewer that kept up holds it, and its tile
-/// hashes: what patches are made against.
+/// hashes: what patches are made against, and what the diff compares the next frame with.
 struct PreviousFrame {
     frame: FrameBuffer,
     hashes: Vec<u64>,
@@ -695,7 +695,8 @@ fn capture_loop(
     // While sharing is stopped: the blank frame, its checksum, and the header of the real one it
     // replaced.
     let mut blank: Option<(FrameBuffer, FrameChecksum, FrameHeader)> = None;
-    // The frame before the current one, and the tiles that changed since it.
+    // The frame before the current one (what the next frame is compared with), and the tiles
+    // that changed since it.
     let mut previous: Option<PreviousFrame> = None;
     let mut last_mask: Option<DirtyMask> = None;
     // The scroll or move from the previous frame to the current one, if one was found.
@@ -764,7 +765,8 @@ fn capture_loop(
                 ) {
                     // The source's frame is now another part of the screen: the previous frame
                     // cannot be brought up to it by the last changes, and patches against it
-                    // would be wrong. Patches wait for the frame after the next.
+                    // would be wrong. The next frame is compared with nothing (every tile goes),
+                    // and patches wait for the frame after it.
                     previous = None;
                     last_mask = None;
                 }
@@ -845,9 +847,9 @@ fn capture_loop(
             let mut advanced = None;
             if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
                 let frame = source.frame();
-                if g.check_frame(frame.width(), frame.height()).is_ok()
-                    && PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes())
-                {
+                if g.check_frame(frame.width(), frame.height()).is_err() {
+                    previous = None;
+                } else if PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes()) {
                     advanced = Some(mask);
                 }
             }
@@ -871,7 +873,10 @@ fn capture_loop(
             };
             // Damage narrows the compare; a full compare now and then catches what the OS missed.
             let hints = source.damage().filter(|_| within_damage);
-            let mask = differ.diff(Frame::Cpu(frame), &g, hints)?;
+            // Compared with the frame the patches are made against: the CPU diff keeps no copy
+            // of its own.
+            let held = previous.as_ref().map(|p| p.frame.as_frame());
+            let mask = differ.diff_from(held.as_ref(), Frame::Cpu(frame), &g, hints)?;
             if full_compare {
                 let reported = source.damage().map(|d| g.tiles_touching(d));
                 full_compares.done(now, &mask, reported.as_ref());

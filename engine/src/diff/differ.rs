@@ -5,10 +5,12 @@ use super::{
     choose_backend, cpu::check_same_shape, needs_gpu, BackendChoice, BackendRequest, CpuDiff,
     DiffBackend, DiffError, FramesIn, GpuDiff,
 };
-use crate::{DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
+use crate::{CpuFrame, DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
 
 /// Keeps the previous frame (a CPU copy, or textures on the GPU) and diffs each new frame
-/// against it. The first frame, and the first after a change of size or format, is all dirty.
+/// against it, or, on the CPU, against the previous frame its caller keeps
+/// ([`FrameDiffer::diff_from`]). The first frame, and the first after a change of size or
+/// format, is all dirty.
 pub enum FrameDiffer {
     Cpu {
         diff: CpuDiff,
@@ -96,6 +98,42 @@ impl FrameDiffer {
             }
         }
     }
+
+    /// The tiles that changed from `previous`, the last frame as the caller keeps it, to
+    /// `frame`: for a caller that keeps the previous frame anyway (the sender, to patch
+    /// against), so that the CPU path keeps no second copy. The CPU path forgets any copy of its
+    /// own ([`Self::diff`] then reports every tile once); no `previous`, or one of another size
+    /// or format, reports every tile. The GPU path compares with the frame it holds, as
+    /// [`Self::diff`] does.
+    pub fn diff_from(
+        &mut self,
+        previous: Option<&CpuFrame<'_>>,
+        frame: Frame<'_>,
+        grid: &TileGrid,
+        hints: Option<&[Rect]>,
+    ) -> Result<DirtyMask, DiffError> {
+        match self {
+            Self::Gpu(gpu) => gpu.diff(frame, grid, hints),
+            Self::Cpu {
+                diff,
+                previous: own,
+            } => {
+                let Frame::Cpu(current) = frame else {
+                    return Err(DiffError::NotInCpuMemory);
+                };
+                *own = None;
+                match previous {
+                    Some(p) if check_same_shape(p, &current).is_ok() => {
+                        diff.diff(grid, p, &current, hints)
+                    }
+                    _ => {
+                        grid.check_frame(current.width(), current.height())?;
+                        Ok(DirtyMask::full(grid.tile_count()))
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +169,58 @@ mod tests {
         d.reset();
         assert!(d
             .diff(Frame::Cpu(g.as_frame()), &grid2, None)
+            .unwrap()
+            .all());
+    }
+
+    #[test]
+    fn cpu_differ_compares_with_the_callers_previous_frame() {
+        let grid = TileGrid::new(100, 70, 16).unwrap();
+        let mut d = FrameDiffer::new(DiffBackend::Cpu, None).unwrap();
+        let before = FrameBuffer::new(100, 70, PixelFormat::Rgba8).unwrap();
+        let mut after = before.clone();
+        // Its own copy, which diff_from forgets.
+        assert!(d
+            .diff(Frame::Cpu(before.as_frame()), &grid, None)
+            .unwrap()
+            .all());
+        let from = |d: &mut FrameDiffer, p: Option<&FrameBuffer>, f: &FrameBuffer, g: &TileGrid| {
+            d.diff_from(
+                p.map(|p| p.as_frame()).as_ref(),
+                Frame::Cpu(f.as_frame()),
+                g,
+                None,
+            )
+            .unwrap()
+        };
+        assert!(from(&mut d, None, &after, &grid).all());
+        assert!(from(&mut d, Some(&before), &after, &grid).none());
+        after.pixels_mut()[(20 * 100 + 40) * 4 + 2] = 7;
+        let m = from(&mut d, Some(&before), &after, &grid);
+        assert_eq!(m, grid.tiles_touching(&[Rect::new(40, 20, 1, 1)]));
+        // Nothing of `after` was kept: compared with `before` again, the tile is still dirty.
+        assert_eq!(from(&mut d, Some(&before), &after, &grid), m);
+        // Hints narrow the compare as in diff.
+        let hinted = d
+            .diff_from(
+                Some(&before.as_frame()),
+                Frame::Cpu(after.as_frame()),
+                &grid,
+                Some(&[Rect::new(0, 0, 16, 16)]),
+            )
+            .unwrap();
+        assert!(hinted.none());
+        // A previous frame of another size reports every tile.
+        let small = FrameBuffer::new(50, 50, PixelFormat::Rgba8).unwrap();
+        assert!(from(&mut d, Some(&small), &after, &grid).all());
+        // A grid that does not fit the frame is an error, not a mask.
+        let wrong = TileGrid::new(50, 50, 16).unwrap();
+        assert!(d
+            .diff_from(None, Frame::Cpu(after.as_frame()), &wrong, None)
+            .is_err());
+        // The copy diff had kept is gone: diff starts over.
+        assert!(d
+            .diff(Frame::Cpu(after.as_frame()), &grid, None)
             .unwrap()
             .all());
     }
