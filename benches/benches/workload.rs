@@ -3,10 +3,15 @@
 //! screen, and a headless receiver (CPU compositor) in this process. For each workload and
 //! codec set it reports updates a second, bytes an update, kB a second and the sender's CPU
 //! seconds a second, after a warm-up (so the first keyframe is not counted). Each row starts
-//! its workload afresh.
+//! its workload afresh. Where TigerVNC's scraping server is installed, each X11 workload also
+//! gets a row of it on the same screen ([`tigervnc`]), and the run ends with the ratio of
+//! Tessera's sender CPU to that server's: the comparison, measured in one run.
 //!
 //! `cargo bench -p tessera-benches --bench workload` prints the table for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs one short row to prove it works.
+
+#[path = "workload/tigervnc.rs"]
+mod tigervnc;
 
 use std::process::Command;
 use std::time::Duration;
@@ -320,10 +325,18 @@ fn main() {
     }
     let (warmup, seconds) = (2.0, 8.0);
     println!(
-        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs.\n",
+        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs. TigerVNC rows: `X0tigervnc` with its default settings sharing the same screen and workload with `vncviewer` (ZRLE, continuous updates) on a second Xvfb; kB/s counted by a relay over the measured seconds; updates/s the server's own count over the whole connection (warm-up and first picture included), bytes/update the measured bytes over that rate; its CPU in the sender column.\n",
         tessera_benches::machine()
     );
     println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | X server CPU s/s | mismatches |\n|---|---|---|---|---|---|---|---|");
+    let vnc = tigervnc::available();
+    if !vnc {
+        eprintln!(
+            "workload: TigerVNC rows NOT RUN: apt-get install tigervnc-scraping-server tigervnc-viewer"
+        );
+    }
+    // Per workload: Tessera's sender CPU with every codec, and TigerVNC's server CPU.
+    let mut against = Vec::new();
     for workload in ["idle", "typing", "scrolling", "dragging"] {
         if !wanted(&format!("X11 {workload}")) {
             continue;
@@ -344,7 +357,45 @@ fn main() {
                 }
                 eprintln!("X11 {workload} {name}: the screen never changed; running it again");
             }
-            print_row(&format!("X11 {workload}"), name, &r.expect("a row"), true);
+            let r = r.expect("a row");
+            print_row(&format!("X11 {workload}"), name, &r, true);
+            if codecs == ALL_CODECS {
+                against.push((workload, r.sender_cpu, None));
+            }
+        }
+        if vnc {
+            // As above: a workload that did not come up is run again.
+            let mut m = None;
+            for attempt in 0..3 {
+                let running = start_workload(&x.display, workload);
+                std::thread::sleep(Duration::from_millis(500));
+                m = tigervnc::measure(&x.display, x.server_pid(), cpu_seconds, warmup, seconds);
+                drop(running);
+                if workload == "idle"
+                    || m.as_ref().is_some_and(|m| m.kb_per_s > 0.0)
+                    || attempt == 2
+                {
+                    break;
+                }
+                eprintln!("X11 {workload} TigerVNC: the screen never changed; running it again");
+            }
+            if let Some(m) = m {
+                println!(
+                    "| X11 {workload} | TigerVNC, ZRLE | {:.1} | {:.0} | {:.1} | {:.3} | {:.3} | - |",
+                    m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
+                );
+                if let Some(last) = against.last_mut() {
+                    last.2 = Some(m.server_cpu);
+                }
+            }
+        }
+    }
+    for (workload, tessera, vnc) in against {
+        if let Some(v) = vnc.filter(|v| *v > 0.0) {
+            println!(
+                "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU of TigerVNC's server.",
+                tessera / v
+            );
         }
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {
