@@ -88,30 +88,22 @@ fn typing_scene(chat: ChatSetup) -> SenderConfig {
     }
 }
 
-/// A sender of the typing scene (320x200, 30 fps, no frame limit) on loopback with `chat`: its
-/// task, join link and chat console.
-fn sharing(
-    chat: ChatSetup,
-) -> (
+/// A running sender: its task, join link and chat console.
+type Sharing = (
     tokio::task::JoinHandle<
         Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
     >,
     tessera_engine::stream::JoinLink,
     ChatConsole,
-) {
+);
+
+/// A sender of the typing scene (320x200, 30 fps, no frame limit) on loopback with `chat`.
+fn sharing(chat: ChatSetup) -> Sharing {
     sharing_with(typing_scene(chat))
 }
 
-/// A sender of `config` on loopback: its task, join link and chat console.
-fn sharing_with(
-    config: SenderConfig,
-) -> (
-    tokio::task::JoinHandle<
-        Result<tessera_sender::stats::StatsReport, tessera_sender::SenderError>,
-    >,
-    tessera_engine::stream::JoinLink,
-    ChatConsole,
-) {
+/// A sender of `config` on loopback.
+fn sharing_with(config: SenderConfig) -> Sharing {
     let mut sender = Sender::listen(
         config,
         "127.0.0.1:0".parse().unwrap(),
