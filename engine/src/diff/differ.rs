@@ -81,9 +81,7 @@ impl FrameDiffer {
         match self {
             Self::Gpu(gpu) => gpu.diff(frame, grid, hints),
             Self::Cpu { diff, previous } => {
-                let Frame::Cpu(current) = frame else {
-                    return Err(DiffError::NotInCpuMemory);
-                };
+                let current = in_cpu_memory(frame)?;
                 let prev = match previous {
                     Some(p) if check_same_shape(&p.as_frame(), &current).is_ok() => p,
                     _ => {
@@ -118,9 +116,7 @@ impl FrameDiffer {
                 diff,
                 previous: own,
             } => {
-                let Frame::Cpu(current) = frame else {
-                    return Err(DiffError::NotInCpuMemory);
-                };
+                let current = in_cpu_memory(frame)?;
                 *own = None;
                 match previous {
                     Some(p) if check_same_shape(p, &current).is_ok() => {
@@ -133,6 +129,14 @@ impl FrameDiffer {
                 }
             }
         }
+    }
+}
+
+/// The frame, for the CPU path: it must be in CPU memory.
+fn in_cpu_memory(frame: Frame<'_>) -> Result<CpuFrame<'_>, DiffError> {
+    match frame {
+        Frame::Cpu(f) => Ok(f),
+        _ => Err(DiffError::NotInCpuMemory),
     }
 }
 
