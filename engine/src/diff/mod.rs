@@ -1,10 +1,9 @@
 //! Finding the tiles that changed between two frames: on the CPU ([`CpuDiff`]), on the GPU
 //! ([`GpuDiff`]), the choice between them ([`choose_backend`]) and a stateful wrapper that keeps
 //! the previous frame, or on the CPU compares with the one its caller keeps ([`FrameDiffer`]); and
-//! what scrolled or moved ([`detect_copy`]: a vertical
-//! scroll by row hashes, [`detect_vertical_scroll`], else a move by block matching,
-//! [`detect_move`]; [`CopyDetector`] does that frame after frame without searching a playing
-//! video for moves on every frame).
+//! what scrolled or moved ([`detect_copy`]: a vertical scroll by row hashes,
+//! [`detect_vertical_scroll`], else a move by block matching, [`detect_move`]; [`CopyDetector`]
+//! does that frame after frame without searching a playing video for moves on every frame).
 //!
 //! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
 //! never replace it: a hinted tile whose pixels are equal stays clean.
