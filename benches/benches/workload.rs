@@ -264,6 +264,30 @@ fn start_workload(display: &str, workload: &str) -> (Option<Actor>, Vec<Spawned>
     }
 }
 
+/// Runs `measure` on `workload` started afresh, so that every row sees the same screens. A
+/// workload whose clients did not come up changes nothing (`changed` says no): it is run again,
+/// at most twice more, rather than reported as a row of zeros.
+fn on_fresh_workload<T>(
+    display: &str,
+    workload: &str,
+    row: &str,
+    mut measure: impl FnMut() -> T,
+    changed: impl Fn(&T) -> bool,
+) -> T {
+    let mut attempt = 0;
+    loop {
+        let running = start_workload(display, workload);
+        std::thread::sleep(Duration::from_millis(500));
+        let measured = measure();
+        drop(running);
+        attempt += 1;
+        if workload == "idle" || changed(&measured) || attempt == 3 {
+            return measured;
+        }
+        eprintln!("X11 {workload} {row}: the screen never changed; running it again");
+    }
+}
+
 const CODEC_SETS: [(&str, &str); 7] = [
     ("lz4", "none"),
     ("lz4+solid", "solid"),
@@ -342,43 +366,26 @@ fn main() {
             continue;
         }
         for (name, codecs) in CODEC_SETS {
-            // Each row starts the workload afresh, so every codec set sees the same screens.
-            // A workload whose clients did not come up changes nothing: it is run again (at
-            // most twice more) rather than reported as a row of zeros.
-            let mut r = None;
-            for attempt in 0..3 {
-                let running = start_workload(&x.display, workload);
-                std::thread::sleep(Duration::from_millis(500));
-                let row = measure(&source, codecs, Some(x.server_pid()), warmup, seconds);
-                drop(running);
-                if workload == "idle" || row.updates_per_s > 0.0 || attempt == 2 {
-                    r = Some(row);
-                    break;
-                }
-                eprintln!("X11 {workload} {name}: the screen never changed; running it again");
-            }
-            let r = r.expect("a row");
+            let r = on_fresh_workload(
+                &x.display,
+                workload,
+                name,
+                || measure(&source, codecs, Some(x.server_pid()), warmup, seconds),
+                |r| r.updates_per_s > 0.0,
+            );
             print_row(&format!("X11 {workload}"), name, &r, true);
             if codecs == ALL_CODECS {
                 against.push((workload, r.sender_cpu, None));
             }
         }
         if vnc {
-            // As above: a workload that did not come up is run again.
-            let mut m = None;
-            for attempt in 0..3 {
-                let running = start_workload(&x.display, workload);
-                std::thread::sleep(Duration::from_millis(500));
-                m = tigervnc::measure(&x.display, x.server_pid(), cpu_seconds, warmup, seconds);
-                drop(running);
-                if workload == "idle"
-                    || m.as_ref().is_some_and(|m| m.kb_per_s > 0.0)
-                    || attempt == 2
-                {
-                    break;
-                }
-                eprintln!("X11 {workload} TigerVNC: the screen never changed; running it again");
-            }
+            let m = on_fresh_workload(
+                &x.display,
+                workload,
+                "TigerVNC",
+                || tigervnc::measure(&x.display, x.server_pid(), cpu_seconds, warmup, seconds),
+                |m| m.as_ref().is_some_and(|m| m.kb_per_s > 0.0),
+            );
             if let Some(m) = m {
                 println!(
                     "| X11 {workload} | TigerVNC, ZRLE | {:.1} | {:.0} | {:.1} | {:.3} | {:.3} | - |",

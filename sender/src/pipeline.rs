@@ -759,17 +759,6 @@ fn capture_loop(
             }
             for (op, reply) in pacing.source_changes.drain(..) {
                 pacing.reported = true;
-                if matches!(
-                    op,
-                    Operation::SetRegion { .. } | Operation::FollowWindow { .. }
-                ) {
-                    // The source's frame is now another part of the screen: the previous frame
-                    // cannot be brought up to it by the last changes, and patches against it
-                    // would be wrong. The next frame is compared with nothing (every tile goes),
-                    // and patches wait for the frame after it.
-                    previous = None;
-                    last_mask = None;
-                }
                 let result = match &op {
                     Operation::SetRegion {
                         x,
@@ -847,7 +836,11 @@ fn capture_loop(
             let mut advanced = None;
             if let (Some(mask), Some(g), Some(sum)) = (last_mask.take(), grid, &checksum) {
                 let frame = source.frame();
-                if g.check_frame(frame.width(), frame.height()).is_err() {
+                // A source that now shows another part of the screen: the previous frame cannot
+                // be brought up to it by the last changes, and patches against it would be wrong.
+                // The next frame is compared with nothing (every tile goes), and patches wait for
+                // the frame after it.
+                if source.reframed() || g.check_frame(frame.width(), frame.height()).is_err() {
                     previous = None;
                 } else if PreviousFrame::advance(&mut previous, &frame, &g, &mask, sum.hashes()) {
                     advanced = Some(mask);

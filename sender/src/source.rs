@@ -498,10 +498,11 @@ impl FrameSource {
             .into()),
             Inner::Capture { capture, .. } => {
                 capture.follow_window(window)?;
+                // From here the capture shows the new window, even if this grab fails.
+                self.reframed = true;
                 capture.grab()?;
                 self.label = capture.describe();
                 self.region = None;
-                self.reframed = true;
                 Ok(())
             }
         }
@@ -538,6 +539,12 @@ impl FrameSource {
         }
     }
 
+    /// Whether the frame shows another region or window than the last [`advance`](Self::advance)
+    /// left it showing: what the last frame's changes say about it no longer holds.
+    pub fn reframed(&self) -> bool {
+        self.reframed
+    }
+
     /// What changed since the previous frame, in the frame's coordinates, if the source says:
     /// all of the frame when it shows another region or window than the previous one.
     pub fn damage(&self) -> Option<&[Rect]> {
@@ -563,7 +570,9 @@ mod tests {
         assert_eq!(s.damage(), Some(&whole[..]));
         // Same size, another place: the damage of the scene would miss what the move changed.
         s.set_region(Some(Rect::new(160, 0, 160, 100))).unwrap();
+        assert!(s.reframed());
         s.advance(true).unwrap();
+        assert!(!s.reframed());
         assert_eq!(s.damage(), Some(&whole[..]));
         // Then the scene's own damage again: one typed character, not the whole region.
         s.set_region(Some(Rect::new(0, 0, 160, 100))).unwrap();

@@ -82,17 +82,20 @@ impl FrameDiffer {
             Self::Gpu(gpu) => gpu.diff(frame, grid, hints),
             Self::Cpu { diff, previous } => {
                 let current = in_cpu_memory(frame)?;
-                let prev = match previous {
-                    Some(p) if check_same_shape(&p.as_frame(), &current).is_ok() => p,
-                    _ => {
-                        grid.check_frame(current.width(), current.height())?;
-                        *previous = Some(FrameBuffer::from_frame(&current));
-                        return Ok(DirtyMask::full(grid.tile_count()));
+                let held = previous.as_ref().map(FrameBuffer::as_frame);
+                match (
+                    compare_on_cpu(diff, held.as_ref(), &current, grid, hints)?,
+                    previous,
+                ) {
+                    (Some(mask), Some(p)) => {
+                        p.copy_tiles_from(&current, grid, &mask);
+                        Ok(mask)
                     }
-                };
-                let mask = diff.diff(grid, &prev.as_frame(), &current, hints)?;
-                prev.copy_tiles_from(&current, grid, &mask);
-                Ok(mask)
+                    (_, previous) => {
+                        *previous = Some(FrameBuffer::from_frame(&current));
+                        Ok(DirtyMask::full(grid.tile_count()))
+                    }
+                }
             }
         }
     }
@@ -118,16 +121,29 @@ impl FrameDiffer {
             } => {
                 let current = in_cpu_memory(frame)?;
                 *own = None;
-                match previous {
-                    Some(p) if check_same_shape(p, &current).is_ok() => {
-                        diff.diff(grid, p, &current, hints)
-                    }
-                    _ => {
-                        grid.check_frame(current.width(), current.height())?;
-                        Ok(DirtyMask::full(grid.tile_count()))
-                    }
-                }
+                Ok(compare_on_cpu(diff, previous, &current, grid, hints)?
+                    .unwrap_or_else(|| DirtyMask::full(grid.tile_count())))
             }
+        }
+    }
+}
+
+/// The tiles that changed from `previous` to `current` on the CPU; `None` when there is no
+/// previous frame of `current`'s size and format to compare with (every tile changed then).
+fn compare_on_cpu(
+    diff: &CpuDiff,
+    previous: Option<&CpuFrame<'_>>,
+    current: &CpuFrame<'_>,
+    grid: &TileGrid,
+    hints: Option<&[Rect]>,
+) -> Result<Option<DirtyMask>, DiffError> {
+    match previous {
+        Some(p) if check_same_shape(p, current).is_ok() => {
+            diff.diff(grid, p, current, hints).map(Some)
+        }
+        _ => {
+            grid.check_frame(current.width(), current.height())?;
+            Ok(None)
         }
     }
 }

@@ -6,11 +6,12 @@
 //! [`SEGMENT`] pixels of a row is hashed (every row of the old frame, every [`ROW_STEP`]-th of the
 //! new one): each pixel, mixed by a multiply, is XORed into a word that shifts by 64 / `SEGMENT`
 //! bits a pixel, so the word holds exactly the last `SEGMENT` pixels and a step is a shift and an
-//! XOR. Runs whose hash falls in one sixteenth of the hash space are anchors, so both frames pick the same runs of the same content wherever it lies. Each anchor of the new frame that matches exactly one
-//! anchor of the old one votes for their offset. The winning offset's voters bound the moved
-//! rectangle, which then grows edge by edge (inside the changed rectangle) while whole rows and
-//! columns still match. As with
-//! scrolls, the result is a proposal the sender checks tile by tile.
+//! XOR. Runs whose hash falls in one sixteenth of the hash space are anchors, so both frames
+//! pick the same runs of the same content wherever it lies. Each anchor of the new frame that
+//! matches exactly one anchor of the old one votes for their offset. The winning offset's voters
+//! bound the moved rectangle, which then grows edge by edge (inside the changed rectangle) while
+//! whole rows and columns still match. As with scrolls, the result is a proposal the sender
+//! checks tile by tile.
 
 use crate::{hash_rect, CopyRect, CpuFrame, DirtyMask, Rect, TileGrid, BYTES_PER_PIXEL};
 use std::collections::HashMap;
