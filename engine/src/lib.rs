@@ -35,6 +35,7 @@ pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};
 pub use diff::{
     choose_backend, detect_copy, detect_move, detect_vertical_scroll, needs_gpu, BackendChoice,
     BackendRequest, CopyDetector, CpuDiff, DiffBackend, DiffError, FrameDiffer, FramesIn, GpuDiff,
+    SolidTiles,
 };
 pub use dirty_mask::DirtyMask;
 pub use frame::{

@@ -21,7 +21,7 @@ use tessera_engine::stream::{
 use tessera_engine::{
     apply_copies, BackendRequest, CacheModel, CopyDetector, CopyRect, CpuFrame, DecodeLimits,
     DiffError, DirtyMask, EncodeError, Frame, FrameBuffer, FrameDiffer, FramesIn, GridError,
-    PatchBase, Rect, TileEncoder, TileGrid, COPIES_CAPABILITY,
+    PatchBase, Rect, SolidTiles, TileEncoder, TileGrid, COPIES_CAPABILITY,
 };
 use tessera_platform::Watching;
 use thiserror::Error;
@@ -441,6 +441,9 @@ struct Viewer {
 struct PreviousFrame {
     frame: FrameBuffer,
     hashes: Vec<u64>,
+    /// Which of its tiles are one colour, kept up with `frame` for the diff (which then reads
+    /// only the new frame there); none where the frame is not compared with.
+    solids: Option<SolidTiles>,
 }
 
 impl PreviousFrame {
@@ -462,12 +465,18 @@ impl PreviousFrame {
                 p.frame.copy_tiles_from(frame, grid, mask);
                 p.hashes.clear();
                 p.hashes.extend_from_slice(hashes);
+                if let Some(s) = p.solids.as_mut() {
+                    if s.update(frame, grid, mask).is_err() {
+                        p.solids = None;
+                    }
+                }
                 true
             }
             _ => {
                 *previous = Some(PreviousFrame {
                     frame: FrameBuffer::from_frame(frame),
                     hashes: hashes.to_vec(),
+                    solids: SolidTiles::of(frame, grid).ok(),
                 });
                 false
             }
@@ -584,6 +593,8 @@ impl Copied {
             after: PreviousFrame {
                 frame: after,
                 hashes,
+                // Only patched against, never compared with.
+                solids: None,
             },
             touched: grid.tiles_touching(&[copy.src, copy.dst()]),
             written,
@@ -869,7 +880,8 @@ fn capture_loop(
             // Compared with the frame the patches are made against: the CPU diff keeps no copy
             // of its own.
             let held = previous.as_ref().map(|p| p.frame.as_frame());
-            let mask = differ.diff_from(held.as_ref(), Frame::Cpu(frame), &g, hints)?;
+            let solids = previous.as_ref().and_then(|p| p.solids.as_ref());
+            let mask = differ.diff_from(held.as_ref(), solids, Frame::Cpu(frame), &g, hints)?;
             if full_compare {
                 let reported = source.damage().map(|d| g.tiles_touching(d));
                 full_compares.done(now, &mask, reported.as_ref());
@@ -1270,6 +1282,10 @@ mod tests {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut last = FrameBuffer::new(w, h, PixelFormat::Bgrx8).unwrap();
         noise(&mut seed, last.pixels_mut());
+        // A blank left margin: tiles of one colour, which the diff compares with their colour.
+        for row in last.pixels_mut().chunks_exact_mut(stride) {
+            row[..64 * 4].fill(0);
+        }
         let mut sum = FrameChecksum::new(grid);
         sum.update_from_frame(&last.as_frame(), &DirtyMask::full(grid.tile_count()));
         let (mut previous, mut last_mask) = (None, None::<DirtyMask>);
@@ -1290,6 +1306,12 @@ mod tests {
                 }
             }
             copies.advance(advanced.as_ref());
+            let solids = previous.as_ref().and_then(|p| p.solids.as_ref());
+            if let Some(p) = &previous {
+                let whole = SolidTiles::of(&p.frame.as_frame(), &grid).unwrap();
+                assert_eq!(solids, Some(&whole), "step {step}: the one-colour tiles");
+                assert!(whole.count() >= 3, "step {step}: {}", whole.count());
+            }
             let mut next = last.clone();
             let px = next.pixels_mut();
             if step % 3 == 2 {
@@ -1304,6 +1326,9 @@ mod tests {
             let mask = diff
                 .diff(&grid, &last.as_frame(), &next.as_frame(), None)
                 .unwrap();
+            let knowing =
+                diff.diff_with_solids(&grid, &last.as_frame(), solids, &next.as_frame(), None);
+            assert_eq!(knowing.unwrap(), mask, "step {step}: the diff knowing them");
             sum.update_from_frame(&next.as_frame(), &mask);
             copies.found = previous.as_ref().and_then(|p| {
                 Copied::detect(

@@ -4,11 +4,12 @@
 //! row, each run of still-undecided tiles is compared as one span, 32 bytes a step by XOR-OR
 //! reduction (vectorised, with AVX2 where the processor has it); only a span that differs is
 //! split into its tiles. A tile found dirty is skipped for the rest of its band, and a band ends
-//! early once every tile in it is decided. Bands run in parallel.
+//! early once every tile in it is decided. Bands run in parallel. A tile the previous frame has
+//! in one colour ([`SolidTiles`]) is compared with that colour, reading the new frame only.
 
-use super::DiffError;
+use super::{DiffError, SolidTiles};
 use crate::frame::PARALLEL_MIN_TILES_TO_SCAN;
-use crate::{CpuFrame, DirtyMask, Rect, TileGrid};
+use crate::{CpuFrame, DirtyMask, PixelFormat, Rect, TileGrid};
 use rayon::prelude::*;
 
 /// Below this many bytes to compare, threads cost more than they save: as many as
@@ -53,8 +54,23 @@ impl CpuDiff {
         current: &CpuFrame<'_>,
         hints: Option<&[Rect]>,
     ) -> Result<DirtyMask, DiffError> {
+        self.diff_with_solids(grid, previous, None, current, hints)
+    }
+
+    /// [`Self::diff`], told which tiles of `previous` are one colour (`solids`, made from
+    /// `previous` and kept up with it): those are compared with their colour and `previous` is
+    /// not read there. Solids of another grid or format are not used.
+    pub fn diff_with_solids(
+        &self,
+        grid: &TileGrid,
+        previous: &CpuFrame<'_>,
+        solids: Option<&SolidTiles>,
+        current: &CpuFrame<'_>,
+        hints: Option<&[Rect]>,
+    ) -> Result<DirtyMask, DiffError> {
         check_same_shape(previous, current)?;
         grid.check_frame(current.width(), current.height())?;
+        let colours = solids.and_then(|s| s.colours_for(grid, current.format()));
         let mut states = match hints {
             None => vec![PENDING; grid.tile_count()],
             Some(rects) => {
@@ -66,9 +82,9 @@ impl CpuDiff {
                 states
             }
         };
-        let bits = u64::from(current.format().significant_bits());
-        let mask = bits | (bits << 32);
+        let mask = pixel_mask(current.format());
         let cols = grid.cols() as usize;
+        let band_colours = |row: usize| colours.map(|c| &c[row * cols..(row + 1) * cols]);
         // Hints can leave little to compare; handing that to the pool costs more than doing it
         // here (waking workers that then spin).
         let tile_bytes = grid.tile_size() as usize * grid.tile_size() as usize * 4;
@@ -79,11 +95,13 @@ impl CpuDiff {
                 .par_chunks_mut(cols)
                 .enumerate()
                 .for_each(|(row, band)| {
-                    compare_band(grid, previous, current, row as u32, band, mask)
+                    let known = band_colours(row);
+                    compare_band(grid, previous, current, row as u32, band, known, mask)
                 });
         } else {
             for (row, band) in states.chunks_mut(cols).enumerate() {
-                compare_band(grid, previous, current, row as u32, band, mask);
+                let known = band_colours(row);
+                compare_band(grid, previous, current, row as u32, band, known, mask);
             }
         }
         let mut dirty = DirtyMask::new(grid.tile_count());
@@ -92,6 +110,13 @@ impl CpuDiff {
         }
         Ok(dirty)
     }
+}
+
+/// The bits of two pixels of `format` read as one little-endian `u64` that carry picture
+/// information.
+pub(crate) fn pixel_mask(format: PixelFormat) -> u64 {
+    let bits = u64::from(format.significant_bits());
+    bits | (bits << 32)
 }
 
 pub(crate) fn check_same_shape(a: &CpuFrame<'_>, b: &CpuFrame<'_>) -> Result<(), DiffError> {
@@ -114,15 +139,16 @@ fn compare_band(
     current: &CpuFrame<'_>,
     row: u32,
     states: &mut [u8],
+    known: Option<&[Option<u32>]>,
     mask: u64,
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor supports AVX2, checked just above.
-        unsafe { compare_band_avx2(grid, previous, current, row, states, mask) };
+        unsafe { compare_band_avx2(grid, previous, current, row, states, known, mask) };
         return;
     }
-    compare_band_portable(grid, previous, current, row, states, mask);
+    compare_band_portable(grid, previous, current, row, states, known, mask);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -133,9 +159,10 @@ fn compare_band_avx2(
     current: &CpuFrame<'_>,
     row: u32,
     states: &mut [u8],
+    known: Option<&[Option<u32>]>,
     mask: u64,
 ) {
-    compare_band_portable(grid, previous, current, row, states, mask);
+    compare_band_portable(grid, previous, current, row, states, known, mask);
 }
 
 #[inline(always)]
@@ -145,6 +172,7 @@ fn compare_band_portable(
     current: &CpuFrame<'_>,
     row: u32,
     states: &mut [u8],
+    known: Option<&[Option<u32>]>,
     mask: u64,
 ) {
     let mut pending = states.iter().filter(|&&s| s == PENDING).count();
@@ -155,6 +183,7 @@ fn compare_band_portable(
     let cols = states.len();
     let y0 = row * grid.tile_size();
     let y1 = (y0 + grid.tile_size()).min(grid.height());
+    let colour_of = |col: usize| known.and_then(|k| k[col]);
     for y in y0..y1 {
         let (prev_row, cur_row) = (previous.row(y), current.row(y));
         let mut col = 0;
@@ -163,19 +192,21 @@ fn compare_band_portable(
                 col += 1;
                 continue;
             }
-            // Compare a run of undecided tiles as one span; split it only if it differs.
+            // Compare a run of undecided tiles (all of one colour in the previous frame, or none
+            // of them) as one span; split it only if it differs.
             let first = col;
-            while col < cols && states[col] == PENDING {
+            let colour = colour_of(first);
+            while col < cols && states[col] == PENDING && colour_of(col) == colour {
                 col += 1;
             }
             let span = first * seg..(col * seg).min(cur_row.len());
-            if !differs(&prev_row[span.clone()], &cur_row[span], mask) {
+            if !span_differs(prev_row, cur_row, span, colour, mask) {
                 continue;
             }
             for (c, state) in states[first..col].iter_mut().enumerate() {
                 let start = (first + c) * seg;
                 let end = (start + seg).min(cur_row.len());
-                if differs(&prev_row[start..end], &cur_row[start..end], mask) {
+                if span_differs(prev_row, cur_row, start..end, colour, mask) {
                     *state = DIRTY;
                     pending -= 1;
                 }
@@ -184,6 +215,23 @@ fn compare_band_portable(
                 return;
             }
         }
+    }
+}
+
+/// Whether bytes `range` of a row differ between the previous frame (`prev_row`) and the
+/// current one (`cur_row`); `colour`: the previous frame has that colour in all of them, and is
+/// not read. A function, not a closure, so that it is compiled with the caller's AVX2.
+#[inline(always)]
+fn span_differs(
+    prev_row: &[u8],
+    cur_row: &[u8],
+    range: std::ops::Range<usize>,
+    colour: Option<u32>,
+    mask: u64,
+) -> bool {
+    match colour {
+        None => differs(&prev_row[range.clone()], &cur_row[range], mask),
+        Some(c) => differs_from_colour(&cur_row[range], c, mask),
     }
 }
 
@@ -216,10 +264,31 @@ fn differs(a: &[u8], b: &[u8], mask: u64) -> bool {
     (acc.iter().fold(tail, |t, &l| t | l)) & mask != 0
 }
 
+/// Whether a run of pixels differs from `colour` (one pixel) in the bits of `mask` (one pixel
+/// mask repeated twice in a `u64`). The length is a multiple of 4.
+///
+/// Compared with a run of the colour 256 bytes (one 64-pixel tile row) at a time by [`differs`],
+/// which vectorises well: written as a loop against a constant, the compiler vectorises across
+/// iterations instead, with one narrow load per lane.
+#[inline(always)]
+pub(crate) fn differs_from_colour(a: &[u8], colour: u32, mask: u64) -> bool {
+    let mut run = [0u8; 256];
+    for p in run.chunks_exact_mut(4) {
+        p.copy_from_slice(&colour.to_le_bytes());
+    }
+    // A loop, not `Iterator::any`, whose closure would be compiled apart, without AVX2.
+    for x in a.chunks(run.len()) {
+        if differs(x, &run[..x.len()], mask) {
+            return true;
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{FrameBuffer, PixelFormat};
+    use crate::FrameBuffer;
 
     fn frames(w: u32, h: u32, format: PixelFormat) -> (FrameBuffer, FrameBuffer) {
         let mut a = FrameBuffer::new(w, h, format).unwrap();
@@ -279,6 +348,88 @@ mod tests {
             .diff(&grid, &a.as_frame(), &b.as_frame(), Some(&hints))
             .unwrap();
         assert_eq!(m.iter().collect::<Vec<_>>(), vec![0]);
+    }
+
+    /// A frame of flat 40x40 blocks, so that many 32-pixel tiles are one colour.
+    fn blocks(w: u32, h: u32, format: PixelFormat, seed: u8) -> FrameBuffer {
+        let mut f = FrameBuffer::new(w, h, format).unwrap();
+        for (i, p) in f.pixels_mut().chunks_exact_mut(4).enumerate() {
+            let (x, y) = (i as u32 % w / 40, i as u32 / w / 40);
+            let v = (x * 3 + y * 5) as u8 ^ seed;
+            p.copy_from_slice(&[v, v.wrapping_mul(7), 9, v | 1]);
+        }
+        f
+    }
+
+    #[test]
+    fn one_colour_tiles_compared_with_their_colour_give_the_same_mask() {
+        let (w, h) = (200, 130);
+        let grid = TileGrid::new(w, h, 32).unwrap();
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        for format in PixelFormat::ALL {
+            let mut a = blocks(w, h, format, 0);
+            let mut solids = SolidTiles::of(&a.as_frame(), &grid).unwrap();
+            assert!(solids.count() >= 6, "{format:?}: {}", solids.count());
+            for round in 0..300 {
+                let mut b = a.clone();
+                if round % 50 == 0 {
+                    b = blocks(w, h, format, round as u8);
+                }
+                for _ in 0..next(4) {
+                    let (x, y) = (next(u64::from(w)) as u32, next(u64::from(h)) as u32);
+                    let i = (y as usize * w as usize + x as usize) * 4 + next(4) as usize;
+                    b.pixels_mut()[i] = next(256) as u8;
+                }
+                let hints = [Rect::new(next(200) as u32, next(130) as u32, 70, 50)];
+                for hints in [None, Some(&hints[..])] {
+                    for diff in [CpuDiff::single_threaded(), CpuDiff::multi_threaded()] {
+                        let (pa, pb) = (a.as_frame(), b.as_frame());
+                        let plain = diff.diff(&grid, &pa, &pb, hints).unwrap();
+                        let known = diff
+                            .diff_with_solids(&grid, &pa, Some(&solids), &pb, hints)
+                            .unwrap();
+                        assert_eq!(known, plain, "{format:?} round {round}");
+                    }
+                }
+                // The next round compares with this frame: keep the solids up with it.
+                let changed = CpuDiff::default()
+                    .diff(&grid, &a.as_frame(), &b.as_frame(), None)
+                    .unwrap();
+                solids.update(&b.as_frame(), &grid, &changed).unwrap();
+                assert_eq!(solids, SolidTiles::of(&b.as_frame(), &grid).unwrap());
+                a = b;
+            }
+        }
+    }
+
+    #[test]
+    fn one_colour_tiles_are_not_read_in_the_previous_frame() {
+        // Solids that say every tile of `previous` is black, though it is not: the compare trusts
+        // them, which is why they must be kept up with the frame they describe.
+        let (previous, _) = frames(64, 64, PixelFormat::Rgba8);
+        let black = FrameBuffer::new(64, 64, PixelFormat::Rgba8).unwrap();
+        let grid = TileGrid::new(64, 64, 32).unwrap();
+        let claims = SolidTiles::of(&black.as_frame(), &grid).unwrap();
+        let diff = CpuDiff::default();
+        let (p, c) = (previous.as_frame(), black.as_frame());
+        assert!(diff.diff(&grid, &p, &c, None).unwrap().all());
+        let m = diff.diff_with_solids(&grid, &p, Some(&claims), &c, None);
+        assert!(m.unwrap().none());
+        // Solids of another grid or format are not used.
+        let other = TileGrid::new(64, 64, 16).unwrap();
+        let elsewhere = SolidTiles::of(&black.as_frame(), &other).unwrap();
+        let m = diff.diff_with_solids(&grid, &p, Some(&elsewhere), &c, None);
+        assert!(m.unwrap().all());
+        let opaque = CpuFrame::new(64, 64, 256, PixelFormat::Rgbx8, black.pixels()).unwrap();
+        let opaque_claims = SolidTiles::of(&opaque, &grid).unwrap();
+        let m = diff.diff_with_solids(&grid, &p, Some(&opaque_claims), &c, None);
+        assert!(m.unwrap().all());
     }
 
     #[test]

@@ -3,18 +3,18 @@
 
 use super::{
     choose_backend, cpu::check_same_shape, needs_gpu, BackendChoice, BackendRequest, CpuDiff,
-    DiffBackend, DiffError, FramesIn, GpuDiff,
+    DiffBackend, DiffError, FramesIn, GpuDiff, SolidTiles,
 };
 use crate::{CpuFrame, DirtyMask, Frame, FrameBuffer, GpuContext, Rect, TileGrid};
 
-/// Keeps the previous frame (a CPU copy, or textures on the GPU) and diffs each new frame
-/// against it, or, on the CPU, against the previous frame its caller keeps
+/// Keeps the previous frame (a CPU copy with its one-colour tiles, or textures on the GPU) and
+/// diffs each new frame against it, or, on the CPU, against the previous frame its caller keeps
 /// ([`FrameDiffer::diff_from`]). The first frame, and the first after a change of size or
 /// format, is all dirty.
 pub enum FrameDiffer {
     Cpu {
         diff: CpuDiff,
-        previous: Option<FrameBuffer>,
+        previous: Option<(FrameBuffer, SolidTiles)>,
     },
     Gpu(Box<GpuDiff>),
 }
@@ -70,8 +70,9 @@ impl FrameDiffer {
 
     /// The tiles that changed since the previous call.
     ///
-    /// The CPU path refreshes its copy of the previous frame only where tiles were dirty, so
-    /// a quiet screen costs one read of the frame and no copy.
+    /// The CPU path refreshes its copy of the previous frame (and which of its tiles are one
+    /// colour) only where tiles were dirty, so a quiet screen costs one read of the frame and no
+    /// copy.
     pub fn diff(
         &mut self,
         frame: Frame<'_>,
@@ -82,17 +83,20 @@ impl FrameDiffer {
             Self::Gpu(gpu) => gpu.diff(frame, grid, hints),
             Self::Cpu { diff, previous } => {
                 let current = in_cpu_memory(frame)?;
-                let held = previous.as_ref().map(FrameBuffer::as_frame);
+                let held = previous.as_ref().map(|(f, _)| f.as_frame());
+                let solids = previous.as_ref().map(|(_, s)| s);
                 match (
-                    compare_on_cpu(diff, held.as_ref(), &current, grid, hints)?,
+                    compare_on_cpu(diff, held.as_ref(), solids, &current, grid, hints)?,
                     previous,
                 ) {
-                    (Some(mask), Some(p)) => {
+                    (Some(mask), Some((p, solids))) => {
                         p.copy_tiles_from(&current, grid, &mask);
+                        solids.update(&current, grid, &mask)?;
                         Ok(mask)
                     }
                     (_, previous) => {
-                        *previous = Some(FrameBuffer::from_frame(&current));
+                        let solids = SolidTiles::of(&current, grid)?;
+                        *previous = Some((FrameBuffer::from_frame(&current), solids));
                         Ok(DirtyMask::full(grid.tile_count()))
                     }
                 }
@@ -102,13 +106,15 @@ impl FrameDiffer {
 
     /// The tiles that changed from `previous`, the last frame as the caller keeps it, to
     /// `frame`: for a caller that keeps the previous frame anyway (the sender, to patch
-    /// against), so that the CPU path keeps no second copy. The CPU path forgets any copy of its
-    /// own ([`Self::diff`] then reports every tile once); no `previous`, or one of another size
-    /// or format, reports every tile. The GPU path compares with the frame it holds, as
-    /// [`Self::diff`] does.
+    /// against), so that the CPU path keeps no second copy. `solids`, when the caller keeps
+    /// them up with `previous`, are its one-colour tiles ([`CpuDiff::diff_with_solids`]). The
+    /// CPU path forgets any copy of its own ([`Self::diff`] then reports every tile once); no
+    /// `previous`, or one of another size or format, reports every tile. The GPU path compares
+    /// with the frame it holds, as [`Self::diff`] does.
     pub fn diff_from(
         &mut self,
         previous: Option<&CpuFrame<'_>>,
+        solids: Option<&SolidTiles>,
         frame: Frame<'_>,
         grid: &TileGrid,
         hints: Option<&[Rect]>,
@@ -121,8 +127,10 @@ impl FrameDiffer {
             } => {
                 let current = in_cpu_memory(frame)?;
                 *own = None;
-                Ok(compare_on_cpu(diff, previous, &current, grid, hints)?
-                    .unwrap_or_else(|| DirtyMask::full(grid.tile_count())))
+                Ok(
+                    compare_on_cpu(diff, previous, solids, &current, grid, hints)?
+                        .unwrap_or_else(|| DirtyMask::full(grid.tile_count())),
+                )
             }
         }
     }
@@ -133,14 +141,15 @@ impl FrameDiffer {
 fn compare_on_cpu(
     diff: &CpuDiff,
     previous: Option<&CpuFrame<'_>>,
+    solids: Option<&SolidTiles>,
     current: &CpuFrame<'_>,
     grid: &TileGrid,
     hints: Option<&[Rect]>,
 ) -> Result<Option<DirtyMask>, DiffError> {
     match previous {
-        Some(p) if check_same_shape(p, current).is_ok() => {
-            diff.diff(grid, p, current, hints).map(Some)
-        }
+        Some(p) if check_same_shape(p, current).is_ok() => diff
+            .diff_with_solids(grid, p, solids, current, hints)
+            .map(Some),
         _ => {
             grid.check_frame(current.width(), current.height())?;
             Ok(None)
@@ -207,6 +216,7 @@ mod tests {
         let from = |d: &mut FrameDiffer, p: Option<&FrameBuffer>, f: &FrameBuffer, g: &TileGrid| {
             d.diff_from(
                 p.map(|p| p.as_frame()).as_ref(),
+                None,
                 Frame::Cpu(f.as_frame()),
                 g,
                 None,
@@ -224,6 +234,7 @@ mod tests {
         let hinted = d
             .diff_from(
                 Some(&before.as_frame()),
+                None,
                 Frame::Cpu(after.as_frame()),
                 &grid,
                 Some(&[Rect::new(0, 0, 16, 16)]),
@@ -236,7 +247,7 @@ mod tests {
         // A grid that does not fit the frame is an error, not a mask.
         let wrong = TileGrid::new(50, 50, 16).unwrap();
         assert!(d
-            .diff_from(None, Frame::Cpu(after.as_frame()), &wrong, None)
+            .diff_from(None, None, Frame::Cpu(after.as_frame()), &wrong, None)
             .is_err());
         // The copy diff had kept is gone: diff starts over.
         assert!(d

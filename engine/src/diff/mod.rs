@@ -6,7 +6,9 @@
 //! does that frame after frame without searching a playing video for moves on every frame).
 //!
 //! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
-//! never replace it: a hinted tile whose pixels are equal stays clean.
+//! never replace it: a hinted tile whose pixels are equal stays clean. Knowing which tiles of the
+//! previous frame are one colour ([`SolidTiles`]) lets the CPU compare read only the new frame
+//! there.
 
 mod backend;
 mod copy_detector;
@@ -14,6 +16,7 @@ mod cpu;
 mod differ;
 mod gpu;
 mod scroll;
+mod solid_tiles;
 mod window_move;
 
 pub use backend::{
@@ -24,6 +27,7 @@ pub use cpu::CpuDiff;
 pub use differ::FrameDiffer;
 pub use gpu::GpuDiff;
 pub use scroll::detect_vertical_scroll;
+pub use solid_tiles::SolidTiles;
 pub use window_move::detect_move;
 
 use crate::{CopyRect, CpuFrame, DirtyMask, GpuError, GridMismatch, PixelFormat, TileGrid};
