@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_engine::{
     parse_update, CpuCompositor, CpuDiff, DecodeLimits, DecodedTiles, Frame, FrameBuffer,
-    GpuContext, GpuDiff, GpuFrame, PixelFormat, Scene, SyntheticSource, TileEncoder, TileGrid,
+    GpuContext, GpuDiff, GpuFrame, PixelFormat, Scene, SolidTiles, SyntheticSource, TileEncoder,
+    TileGrid,
 };
 
 const TILE: u32 = 64;
@@ -60,6 +61,34 @@ fn frame_pair(w: u32, h: u32, percent: u32) -> (FrameBuffer, FrameBuffer) {
         .unwrap()
         .frame_buffer()
         .clone();
+    changed_copy(a, percent)
+}
+
+/// A terminal's frame: a white page with lines of dark marks in its left tenth (where a
+/// terminal's short lines are), and a copy with `percent` of its tiles changed as in
+/// [`frame_pair`].
+fn terminal_pair(w: u32, h: u32, percent: u32) -> (FrameBuffer, FrameBuffer) {
+    let mut a = FrameBuffer::new(w, h, PixelFormat::Bgra8).unwrap();
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    for (y, row) in a.pixels_mut().chunks_exact_mut(w as usize * 4).enumerate() {
+        row.fill(0xFF);
+        if y % 16 < 12 {
+            for px in row[..(w / 10) as usize * 4].chunks_exact_mut(4) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                if state.is_multiple_of(3) {
+                    px[..3].fill(0x20);
+                }
+            }
+        }
+    }
+    changed_copy(a, percent)
+}
+
+/// `a` and a copy of it with `percent` of its tiles changed.
+fn changed_copy(a: FrameBuffer, percent: u32) -> (FrameBuffer, FrameBuffer) {
+    let (w, h) = (a.width(), a.height());
     let mut b = a.clone();
     let grid = TileGrid::new(w, h, TILE).unwrap();
     let n = grid.tile_count();
@@ -100,6 +129,25 @@ fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
                     black_box(diff.diff(&grid, &fa, &fb, None).unwrap());
                 });
             }
+            // Told which tiles of the previous frame are one colour, as the sender tells it: on
+            // the desktop, and on a terminal's mostly blank page.
+            let diff = CpuDiff::single_threaded();
+            let (ta, tb) = terminal_pair(w, h, pct);
+            for (label, a, b) in [
+                ("cpu-1t-solids", &a, &b),
+                ("terminal/cpu-1t-solids", &ta, &tb),
+            ] {
+                let (fa, fb) = (a.as_frame(), b.as_frame());
+                let solids = SolidTiles::of(&fa, &grid).unwrap();
+                measure(c, &format!("{name}/diff/{label}/{pct}%"), || {
+                    let m = diff.diff_with_solids(&grid, &fa, Some(&solids), &fb, None);
+                    black_box(m.unwrap());
+                });
+            }
+            let (fa, fb) = (ta.as_frame(), tb.as_frame());
+            measure(c, &format!("{name}/diff/terminal/cpu-1t/{pct}%"), || {
+                black_box(diff.diff(&grid, &fa, &fb, None).unwrap());
+            });
             let Some(ctx) = gpu else { continue };
             // Frames from CPU memory: upload, compare, read back the mask.
             let mut d = GpuDiff::new(ctx);
@@ -189,9 +237,24 @@ fn print_table(gpu: &str) {
         let bytes = f64::from(w) * f64::from(h) * 4.0;
         println!("### Diff, {name} ({w}x{h})\n");
         println!("Yardsticks: flat memcmp of the two frames {} ms ({:.1} GB/s of both frames read), one frame copy {} ms.\n", ms(memcmp), 2.0 * bytes / memcmp / 1e9, ms(copy));
+        let grid = TileGrid::new(w, h, TILE).unwrap();
+        let solid = |a: FrameBuffer| SolidTiles::of(&a.as_frame(), &grid).unwrap().count();
+        let (desktop, terminal) = (
+            solid(frame_pair(w, h, 0).0),
+            solid(terminal_pair(w, h, 0).0),
+        );
+        println!("`cpu-1t-solids`: `cpu-1t` told which tiles of the previous frame are one colour ({desktop} of {} here). `terminal/`: a terminal's frame instead, a white page with marks in its left tenth ({terminal} tiles of one colour).\n", grid.tile_count());
         println!("| diff | dirty tiles | ms | / memcmp | / copy |");
         println!("|---|---|---|---|---|");
-        for label in ["cpu-1t", "cpu-all", "gpu-upload", "gpu-resident"] {
+        for label in [
+            "cpu-1t",
+            "cpu-1t-solids",
+            "terminal/cpu-1t",
+            "terminal/cpu-1t-solids",
+            "cpu-all",
+            "gpu-upload",
+            "gpu-resident",
+        ] {
             for pct in DIRTY_PERCENT {
                 if let Some(t) = median(&format!("{name}/diff/{label}/{pct}%")) {
                     println!(

@@ -184,36 +184,51 @@ fn compare_band_portable(
     let y0 = row * grid.tile_size();
     let y1 = (y0 + grid.tile_size()).min(grid.height());
     let colour_of = |col: usize| known.and_then(|k| k[col]);
-    for y in y0..y1 {
-        let (prev_row, cur_row) = (previous.row(y), current.row(y));
+    // The runs of undecided tiles (all of one colour in the previous frame, or none of them),
+    // each compared as one span a row; made again only when a tile is found dirty.
+    let spans_of = |states: &[u8]| {
+        let mut spans = Vec::new();
         let mut col = 0;
         while col < cols {
             if states[col] != PENDING {
                 col += 1;
                 continue;
             }
-            // Compare a run of undecided tiles (all of one colour in the previous frame, or none
-            // of them) as one span; split it only if it differs.
             let first = col;
             let colour = colour_of(first);
             while col < cols && states[col] == PENDING && colour_of(col) == colour {
                 col += 1;
             }
-            let span = first * seg..(col * seg).min(cur_row.len());
+            spans.push((first, col, colour.map(ColourRun::of)));
+        }
+        spans
+    };
+    let mut spans = spans_of(states);
+    for y in y0..y1 {
+        let (prev_row, cur_row) = (previous.row(y), current.row(y));
+        let mut found = false;
+        for (first, end, colour) in &spans {
+            let (first, end, colour) = (*first, *end, colour.as_ref());
+            let span = first * seg..(end * seg).min(cur_row.len());
+            // Split a span into its tiles only if it differs.
             if !span_differs(prev_row, cur_row, span, colour, mask) {
                 continue;
             }
-            for (c, state) in states[first..col].iter_mut().enumerate() {
+            for (c, state) in states[first..end].iter_mut().enumerate() {
                 let start = (first + c) * seg;
-                let end = (start + seg).min(cur_row.len());
-                if span_differs(prev_row, cur_row, start..end, colour, mask) {
+                let stop = (start + seg).min(cur_row.len());
+                if span_differs(prev_row, cur_row, start..stop, colour, mask) {
                     *state = DIRTY;
                     pending -= 1;
+                    found = true;
                 }
             }
             if pending == 0 {
                 return;
             }
+        }
+        if found {
+            spans = spans_of(states);
         }
     }
 }
@@ -226,22 +241,30 @@ fn span_differs(
     prev_row: &[u8],
     cur_row: &[u8],
     range: std::ops::Range<usize>,
-    colour: Option<u32>,
+    colour: Option<&ColourRun>,
     mask: u64,
 ) -> bool {
     match colour {
         None => differs(&prev_row[range.clone()], &cur_row[range], mask),
-        Some(c) => differs_from_colour(&cur_row[range], c, mask),
+        Some(run) => run.differs(&cur_row[range], mask),
     }
 }
 
 /// Whether two equal-length runs of pixels differ in the bits of `mask` (one pixel mask repeated
 /// twice in a `u64`). Lengths are multiples of 4.
-///
-/// Eight independent accumulators a 64-byte step keep the OR reduction free of a serial
-/// dependency chain, and vectorise to two 256-bit registers under AVX2.
 #[inline(always)]
 fn differs(a: &[u8], b: &[u8], mask: u64) -> bool {
+    xor_lanes(a, b).iter().fold(0, |t, &l| t | l) & mask != 0
+}
+
+/// The OR of the XOR of two equal-length runs of pixels (lengths multiples of 4), in eight
+/// lanes.
+///
+/// Eight independent accumulators a 64-byte step keep the OR reduction free of a serial
+/// dependency chain, and vectorise to two 256-bit registers under AVX2 (kept local: accumulators
+/// behind a reference vectorise worse).
+#[inline(always)]
+fn xor_lanes(a: &[u8], b: &[u8]) -> [u64; 8] {
     let mut acc = [0u64; 8];
     let (mut ca, mut cb) = (a.chunks_exact(64), b.chunks_exact(64));
     for (x, y) in (&mut ca).zip(&mut cb) {
@@ -261,28 +284,40 @@ fn differs(a: &[u8], b: &[u8], mask: u64) -> bool {
         let yb = u32::from_le_bytes(y.try_into().expect("4 bytes"));
         tail |= u64::from(xa ^ yb);
     }
-    (acc.iter().fold(tail, |t, &l| t | l)) & mask != 0
+    acc[0] |= tail;
+    acc
 }
 
-/// Whether a run of pixels differs from `colour` (one pixel) in the bits of `mask` (one pixel
-/// mask repeated twice in a `u64`). The length is a multiple of 4.
-///
-/// Compared with a run of the colour 256 bytes (one 64-pixel tile row) at a time by [`differs`],
-/// which vectorises well: written as a loop against a constant, the compiler vectorises across
-/// iterations instead, with one narrow load per lane.
-#[inline(always)]
-pub(crate) fn differs_from_colour(a: &[u8], colour: u32, mask: u64) -> bool {
-    let mut run = [0u8; 256];
-    for p in run.chunks_exact_mut(4) {
-        p.copy_from_slice(&colour.to_le_bytes());
-    }
-    // A loop, not `Iterator::any`, whose closure would be compiled apart, without AVX2.
-    for x in a.chunks(run.len()) {
-        if differs(x, &run[..x.len()], mask) {
-            return true;
+/// One colour laid out over 256 bytes (one row of a 64-pixel tile), to compare runs of pixels
+/// with by [`differs`], which vectorises well: written as a loop against a constant, the
+/// compiler vectorises across iterations instead, with one narrow load per lane.
+pub(crate) struct ColourRun {
+    bytes: [u8; 256],
+}
+
+impl ColourRun {
+    #[inline(always)]
+    pub(crate) fn of(colour: u32) -> Self {
+        let mut bytes = [0u8; 256];
+        for p in bytes.chunks_exact_mut(4) {
+            p.copy_from_slice(&colour.to_le_bytes());
         }
+        Self { bytes }
     }
-    false
+
+    /// Whether a run of pixels differs from the colour in the bits of `mask` (one pixel mask
+    /// repeated twice in a `u64`). The length is a multiple of 4.
+    #[inline(always)]
+    pub(crate) fn differs(&self, a: &[u8], mask: u64) -> bool {
+        let mut acc = [0u64; 8];
+        // A loop, not an iterator adapter, whose closure would be compiled apart, without AVX2.
+        for x in a.chunks(self.bytes.len()) {
+            for (lane, l) in acc.iter_mut().zip(xor_lanes(x, &self.bytes[..x.len()])) {
+                *lane |= l;
+            }
+        }
+        acc.iter().fold(0, |t, &l| t | l) & mask != 0
+    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the previous frame with its colour alone, so it reads only the new frame there: blank
 //! backgrounds, margins and empty terminal lines are most of the tiles that stay clean.
 
-use super::cpu::{differs_from_colour, pixel_mask};
+use super::cpu::{pixel_mask, ColourRun};
 use crate::{CpuFrame, DirtyMask, GridMismatch, PixelFormat, Rect, TileGrid};
 
 /// The colour of each tile of one frame that is one colour, in the bits its format carries (the
@@ -82,8 +82,9 @@ fn tile_colour(frame: &CpuFrame<'_>, rect: &Rect, mask: u64) -> Option<u32> {
     let len = rect.width as usize * crate::BYTES_PER_PIXEL;
     let first = &frame.row(rect.y)[x0..x0 + crate::BYTES_PER_PIXEL];
     let colour = u32::from_le_bytes(first.try_into().expect("4 bytes")) & mask as u32;
+    let run = ColourRun::of(colour);
     (rect.y..rect.bottom())
-        .all(|y| !differs_from_colour(&frame.row(y)[x0..x0 + len], colour, mask))
+        .all(|y| !run.differs(&frame.row(y)[x0..x0 + len], mask))
         .then_some(colour)
 }
 
