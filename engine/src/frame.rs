@@ -282,6 +282,64 @@ impl<'a> CpuFrame<'a> {
         ))
     }
 
+    /// As [`Self::changed_rect`], looking only inside the tiles of `grid` that `mask` marks
+    /// (a mask over `grid`, both frames its size): a clean tile is known equal and not read, so
+    /// a changed area with blank stretches costs what its dirty tiles cost. None when nothing
+    /// differs there, or when `mask` is not a mask over `grid`.
+    pub fn changed_rect_in_tiles(
+        &self,
+        other: &CpuFrame<'_>,
+        grid: &crate::TileGrid,
+        mask: &crate::DirtyMask,
+    ) -> Option<crate::Rect> {
+        let fits = |f: &CpuFrame<'_>| grid.check_frame(f.width, f.height).is_ok();
+        if mask.len() != grid.tile_count() || !fits(self) || !fits(other) {
+            return None;
+        }
+        let (cols, size) = (grid.cols() as usize, grid.tile_size());
+        // Pixel columns, left and right (exclusive), of the differences found so far.
+        let (mut top, mut bottom, mut left, mut right) = (None, 0, u32::MAX, 0);
+        let mut runs: Vec<(u32, u32)> = Vec::new();
+        for tile_row in 0..grid.rows() as usize {
+            // The dirty tiles of this tile row as runs of pixel columns.
+            runs.clear();
+            for c in 0..cols {
+                if !mask.get(tile_row * cols + c) {
+                    continue;
+                }
+                let r = grid.tile_rect(tile_row * cols + c);
+                match runs.last_mut() {
+                    Some(last) if last.1 == r.x => last.1 = r.right(),
+                    _ => runs.push((r.x, r.right())),
+                }
+            }
+            let y0 = tile_row as u32 * size;
+            for y in y0..(y0 + size).min(self.height) {
+                let (ra, rb) = (self.row(y), other.row(y));
+                for &(x0, x1) in &runs {
+                    let px = |x: u32| x as usize * BYTES_PER_PIXEL;
+                    let (a, b) = (&ra[px(x0)..px(x1)], &rb[px(x0)..px(x1)]);
+                    if a == b {
+                        continue;
+                    }
+                    top.get_or_insert(y);
+                    bottom = y + 1;
+                    // Only columns that would widen the box are scanned.
+                    let head = left.min(x1).saturating_sub(x0);
+                    if let Some(i) = first_difference(&a[..px(head)], &b[..px(head)]) {
+                        left = x0 + (i / BYTES_PER_PIXEL) as u32;
+                    }
+                    let from = right.clamp(x0, x1) - x0;
+                    if let Some(i) = last_difference(&a[px(from)..], &b[px(from)..]) {
+                        right = x0 + from + (i / BYTES_PER_PIXEL) as u32 + 1;
+                    }
+                }
+            }
+        }
+        let top = top?;
+        Some(crate::Rect::new(left, top, right - left, bottom - top))
+    }
+
     /// The pixels of row `y`, without padding.
     pub fn row(&self, y: u32) -> &'a [u8] {
         let start = y as usize * self.stride;
@@ -289,8 +347,40 @@ impl<'a> CpuFrame<'a> {
     }
 }
 
+/// Bytes compared at once before the word-wide scan looks inside (the compiler makes the
+/// compare of two arrays this long a few vector compares).
+const SCAN_CHUNK: usize = 64;
+
 /// The index of the first byte where two equal-length runs differ; none when equal.
 fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let mut skip = 0;
+    for (x, y) in a.chunks_exact(SCAN_CHUNK).zip(b.chunks_exact(SCAN_CHUNK)) {
+        if as_chunk(x) != as_chunk(y) {
+            break;
+        }
+        skip += SCAN_CHUNK;
+    }
+    first_difference_by_words(&a[skip..], &b[skip..]).map(|i| skip + i)
+}
+
+/// The index of the last byte where two equal-length runs differ; none when equal.
+fn last_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+    let mut end = a.len();
+    for (x, y) in a.rchunks_exact(SCAN_CHUNK).zip(b.rchunks_exact(SCAN_CHUNK)) {
+        if as_chunk(x) != as_chunk(y) {
+            break;
+        }
+        end -= SCAN_CHUNK;
+    }
+    last_difference_by_words(&a[..end], &b[..end])
+}
+
+fn as_chunk(s: &[u8]) -> &[u8; SCAN_CHUNK] {
+    s.try_into().expect("a whole chunk")
+}
+
+/// [`first_difference`], eight bytes a step.
+fn first_difference_by_words(a: &[u8], b: &[u8]) -> Option<usize> {
     let (mut wa, mut wb) = (a.chunks_exact(8), b.chunks_exact(8));
     for (i, (x, y)) in (&mut wa).zip(&mut wb).enumerate() {
         let d = u64::from_le_bytes(x.try_into().expect("8 bytes"))
@@ -304,8 +394,8 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     (tail..a.len()).find(|&i| a[i] != b[i])
 }
 
-/// The index of the last byte where two equal-length runs differ; none when equal.
-fn last_difference(a: &[u8], b: &[u8]) -> Option<usize> {
+/// [`last_difference`], eight bytes a step.
+fn last_difference_by_words(a: &[u8], b: &[u8]) -> Option<usize> {
     let (mut wa, mut wb) = (a.rchunks_exact(8), b.rchunks_exact(8));
     for (i, (x, y)) in (&mut wa).zip(&mut wb).enumerate() {
         let d = u64::from_le_bytes(x.try_into().expect("8 bytes"))
@@ -614,6 +704,27 @@ mod tests {
         found
     }
 
+    #[test]
+    fn changed_rect_in_tiles_refuses_a_mask_or_frame_of_another_grid() {
+        let a = FrameBuffer::new(64, 32, PixelFormat::Bgra8).unwrap();
+        let mut b = a.clone();
+        b.pixels_mut()[0] = 1;
+        let grid = crate::TileGrid::new(64, 32, 16).unwrap();
+        let (fa, fb) = (a.as_frame(), b.as_frame());
+        let full = crate::DirtyMask::full(grid.tile_count());
+        assert_eq!(
+            fa.changed_rect_in_tiles(&fb, &grid, &full),
+            Some(crate::Rect::new(0, 0, 1, 1))
+        );
+        let short = crate::DirtyMask::full(grid.tile_count() - 1);
+        assert_eq!(fa.changed_rect_in_tiles(&fb, &grid, &short), None);
+        let small = FrameBuffer::new(32, 32, PixelFormat::Bgra8).unwrap();
+        assert_eq!(
+            fa.changed_rect_in_tiles(&small.as_frame(), &grid, &full),
+            None
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn changed_rect_is_the_box_of_every_differing_byte(
@@ -634,6 +745,31 @@ mod tests {
                 fa.changed_rect(&fb, &area),
                 changed_rect_by_pixels(&fa, &fb, &area)
             );
+        }
+
+        #[test]
+        fn changed_rect_in_tiles_is_the_box_of_every_differing_byte_in_dirty_tiles(
+            (width, height) in (1u32..120, 1u32..50),
+            pokes in proptest::collection::vec((0u32..120, 0u32..50, 0usize..4, 1u8..=255), 0..12),
+            dirty in proptest::collection::vec(proptest::bool::ANY, 32),
+        ) {
+            let a = FrameBuffer::new(width, height, PixelFormat::Bgrx8).unwrap();
+            let mut b = a.clone();
+            for (x, y, byte, v) in pokes {
+                let (x, y) = (x % width, y % height);
+                b.pixels_mut()[(y * width + x) as usize * 4 + byte] = v;
+            }
+            let grid = crate::TileGrid::new(width, height, 16).unwrap();
+            let mut mask = crate::DirtyMask::new(grid.tile_count());
+            for t in (0..grid.tile_count()).filter(|&t| dirty[t]) {
+                mask.set(t);
+            }
+            let (fa, fb) = (a.as_frame(), b.as_frame());
+            let expected = mask
+                .iter()
+                .filter_map(|t| changed_rect_by_pixels(&fa, &fb, &grid.tile_rect(t)))
+                .reduce(|p, q| p.union(&q));
+            proptest::prop_assert_eq!(fa.changed_rect_in_tiles(&fb, &grid, &mask), expected);
         }
     }
 }

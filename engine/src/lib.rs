@@ -25,10 +25,10 @@ mod tile_grid;
 mod window_surface;
 
 pub use codec::{
-    apply_copies, hash_rect, parse_update, CacheModel, CopyRect, CopyUndo, DecodeError,
-    DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats, PaletteError, PatchBase,
-    PatchHeader, TileCache, TileCodec, TileEncoder, TilePayload, Update, UpdateHeader, CACHED_LEN,
-    COPIES_CAPABILITY, COPY_LEN, MAX_COPIES, MAX_PALETTE_COLOURS, MAX_TILE_CACHE_BYTES,
+    apply_copies, hash_rect, move_pixels, parse_update, CacheModel, CopyRect, CopyUndo,
+    DecodeError, DecodeLimits, DecodedTile, DecodedTiles, EncodeError, EncodeStats, PaletteError,
+    PatchBase, PatchHeader, TileCache, TileCodec, TileEncoder, TilePayload, Update, UpdateHeader,
+    CACHED_LEN, COPIES_CAPABILITY, COPY_LEN, MAX_COPIES, MAX_PALETTE_COLOURS, MAX_TILE_CACHE_BYTES,
     PATCH_HEADER_LEN, TILE_CACHE_BYTES, TILE_HEADER_LEN, UPDATE_HEADER_LEN, UPDATE_MAGIC,
 };
 pub use compositor::{ApplyError, CpuCompositor, FrameShape, GpuCompositor};

@@ -50,22 +50,54 @@ impl CopyRect {
     }
 
     /// Whether source and destination are non-empty and inside a `width` x `height` frame.
-    pub(crate) fn fits(&self, width: u32, height: u32) -> bool {
+    pub fn fits(&self, width: u32, height: u32) -> bool {
         let frame = Rect::new(0, 0, width, height);
         let inside = |r: &Rect| !r.is_empty() && r.intersection(&frame) == Some(*r);
         inside(&self.src) && inside(&self.dst())
     }
 }
 
+/// Bytes of canonical pixels [`hash_rect`] gathers before hashing them (whole rows, at least
+/// one): few hash calls, and a buffer that stays in cache.
+const HASH_BATCH: usize = 32 * 1024;
+
 /// XXH3-64 of the canonical pixels of `rect` (inside `frame`), rows in order.
 pub fn hash_rect(frame: &CpuFrame<'_>, rect: &Rect) -> u64 {
     let mut h = Xxh3::new();
-    let mut row = Vec::with_capacity(rect.width as usize * BYTES_PER_PIXEL);
-    for y in rect.y..rect.bottom() {
-        frame.copy_tile_canonical(&Rect::new(rect.x, y, rect.width, 1), &mut row);
-        h.update(&row);
+    let row = rect.width as usize * BYTES_PER_PIXEL;
+    let rows_a_batch = (HASH_BATCH / row.max(1)).max(1) as u32;
+    let mut batch = Vec::with_capacity(row * rows_a_batch.min(rect.height) as usize);
+    let mut y = rect.y;
+    while y < rect.bottom() {
+        let rows = rows_a_batch.min(rect.bottom() - y);
+        frame.copy_tile_canonical(&Rect::new(rect.x, y, rect.width, rows), &mut batch);
+        h.update(&batch);
+        y += rows;
     }
     h.digest()
+}
+
+/// Moves the pixels of `copy.src` to `copy.dst()` inside `frame`, as [`apply_copies`] does but
+/// without checking the source hash or keeping what was overwritten: for the frame the copy
+/// was found in, whose pixels the hash was taken from. Source and destination may overlap.
+/// The copy must fit the frame ([`CopyRect::fits`]).
+pub fn move_pixels(frame: &mut FrameBuffer, copy: &CopyRect) {
+    let (stride, len) = (frame.stride(), copy.src.width as usize * BYTES_PER_PIXEL);
+    let (sx, dx) = (
+        copy.src.x as usize * BYTES_PER_PIXEL,
+        copy.dst_x as usize * BYTES_PER_PIXEL,
+    );
+    let pixels = frame.pixels_mut();
+    let mut move_row = |dy: u32| {
+        let from = (copy.src.y + dy) as usize * stride + sx;
+        pixels.copy_within(from..from + len, (copy.dst_y + dy) as usize * stride + dx);
+    };
+    // Rows are read before they are overwritten: a move down goes from the bottom row up.
+    if copy.dst_y > copy.src.y {
+        (0..copy.src.height).rev().for_each(&mut move_row);
+    } else {
+        (0..copy.src.height).for_each(&mut move_row);
+    }
 }
 
 /// What copies overwrote, to put back if the rest of the update fails.
@@ -98,9 +130,8 @@ pub fn apply_copies(frame: &mut FrameBuffer, copies: &[CopyRect]) -> Result<Copy
                 held,
             });
         }
-        let source = read_rect(frame, &c.src);
         undo.saved.push((c.dst(), read_rect(frame, &c.dst())));
-        write_rect(frame, &c.dst(), &source);
+        move_pixels(frame, c);
     }
     Ok(undo)
 }
@@ -152,6 +183,55 @@ mod tests {
             ..c
         }
         .fits(8, 10));
+    }
+
+    #[test]
+    fn hashing_in_batches_hashes_the_whole_rectangle() {
+        for (w, h, format) in [
+            (300, 200, PixelFormat::Bgrx8),
+            (4000, 3, PixelFormat::Bgra8),
+            (1, 1, PixelFormat::Rgbx8),
+        ] {
+            let pixels = (0..w * h * 4).map(|i| (i * 31 % 253) as u8).collect();
+            let f = FrameBuffer::from_pixels(w, h, format, pixels).unwrap();
+            let rect = Rect::new(w / 3, h / 4, w - w / 3, h - h / 4);
+            let mut whole = Vec::new();
+            f.as_frame().copy_tile_canonical(&rect, &mut whole);
+            assert_eq!(
+                hash_rect(&f.as_frame(), &rect),
+                xxhash_rust::xxh3::xxh3_64(&whole),
+                "{w}x{h} {format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn moving_pixels_in_place_equals_reading_the_source_then_writing_it() {
+        let mut state = 0x9E37_79B9u64;
+        let mut next = |n: u32| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % u64::from(n)) as u32
+        };
+        for _ in 0..500 {
+            let (w, h) = (1 + next(40), 1 + next(30));
+            let (width, height) = (1 + next(w), 1 + next(h));
+            let src = Rect::new(next(w - width + 1), next(h - height + 1), width, height);
+            let (dst_x, dst_y) = (next(w - width + 1), next(h - height + 1));
+            let mut f = numbered(w, h);
+            let copy = CopyRect {
+                src,
+                dst_x,
+                dst_y,
+                src_hash: 0,
+            };
+            let mut expected = f.clone();
+            let source = read_rect(&f, &src);
+            write_rect(&mut expected, &copy.dst(), &source);
+            move_pixels(&mut f, &copy);
+            assert_eq!(f, expected, "{w}x{h}, {copy:?}");
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod palette;
 mod tile_cache;
 mod update;
 
-pub use copy::{apply_copies, hash_rect, CopyRect, CopyUndo, COPY_LEN, MAX_COPIES};
+pub use copy::{apply_copies, hash_rect, move_pixels, CopyRect, CopyUndo, COPY_LEN, MAX_COPIES};
 pub use decode::{DecodedTile, DecodedTiles};
 pub use encode::{EncodeError, EncodeStats, PatchBase, TileEncoder};
 pub(crate) use palette::index_bytes;

@@ -1,8 +1,8 @@
 //! [`CopyDetector`]: [`super::detect_copy`] frame after frame, without paying for block matching
 //! on every frame of a video: after a move search finds nothing, the same changed area skips
-//! it for a while.
+//! it for a while. The changed area is found once a frame, for both searches.
 
-use super::{detect_move, detect_vertical_scroll};
+use super::{scroll::scroll_in, window_move::move_in};
 use crate::{CopyRect, CpuFrame, DirtyMask, Rect, TileGrid};
 
 /// Frames in a row on which a fruitless area skips the move search before it is tried again.
@@ -12,7 +12,7 @@ const SKIP_FRAMES: u32 = 15;
 /// where the last move search failed (at most `SKIP_FRAMES` in a row).
 #[derive(Clone, Debug, Default)]
 pub struct CopyDetector {
-    /// The dirty area where the last move search found nothing, and the frames skipped since.
+    /// The changed area where the last move search found nothing, and the frames skipped since.
     fruitless: Option<(Rect, u32)>,
 }
 
@@ -29,23 +29,17 @@ impl CopyDetector {
         grid: &TileGrid,
         mask: &DirtyMask,
     ) -> Option<CopyRect> {
-        if let Some(copy) = detect_vertical_scroll(prev, cur, grid, mask) {
+        let area = super::search_area(prev, cur, grid, mask)?;
+        if let Some(copy) = scroll_in(prev, cur, &area) {
             return Some(copy);
         }
-        let area = (mask.len() == grid.tile_count())
-            .then(|| {
-                mask.iter()
-                    .map(|i| grid.tile_rect(i))
-                    .reduce(|a, b| a.union(&b))
-            })
-            .flatten()?;
         if let Some((last, skipped)) = &mut self.fruitless {
             if *last == area && *skipped < SKIP_FRAMES {
                 *skipped += 1;
                 return None;
             }
         }
-        let found = detect_move(prev, cur, grid, mask);
+        let found = move_in(prev, cur, &area);
         self.fruitless = found.is_none().then_some((area, 0));
         found
     }

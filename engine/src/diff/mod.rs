@@ -30,7 +30,7 @@ pub use scroll::detect_vertical_scroll;
 pub use solid_tiles::SolidTiles;
 pub use window_move::detect_move;
 
-use crate::{CopyRect, CpuFrame, DirtyMask, GpuError, GridMismatch, PixelFormat, TileGrid};
+use crate::{CopyRect, CpuFrame, DirtyMask, GpuError, GridMismatch, PixelFormat, Rect, TileGrid};
 
 /// The copy that turns `prev` into `cur` best inside the changed area of `mask`: a vertical
 /// scroll when rows moved as a whole, else a moved rectangle (a dragged window), else none.
@@ -41,7 +41,26 @@ pub fn detect_copy(
     grid: &TileGrid,
     mask: &DirtyMask,
 ) -> Option<CopyRect> {
-    detect_vertical_scroll(prev, cur, grid, mask).or_else(|| detect_move(prev, cur, grid, mask))
+    let changed = search_area(prev, cur, grid, mask)?;
+    scroll::scroll_in(prev, cur, &changed).or_else(|| window_move::move_in(prev, cur, &changed))
+}
+
+/// Fewer dirty tiles than this are not worth searching for a scroll or move.
+const MIN_SEARCH_TILES: usize = 4;
+
+/// Where the scroll and move searches look: the smallest rectangle holding every pixel that
+/// differs inside the dirty tiles of `mask` (a mask over `grid`); none when too few tiles are
+/// dirty.
+fn search_area(
+    prev: &CpuFrame<'_>,
+    cur: &CpuFrame<'_>,
+    grid: &TileGrid,
+    mask: &DirtyMask,
+) -> Option<Rect> {
+    if mask.count() < MIN_SEARCH_TILES {
+        return None;
+    }
+    prev.changed_rect_in_tiles(cur, grid, mask)
 }
 use thiserror::Error;
 

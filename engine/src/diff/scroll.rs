@@ -11,8 +11,6 @@
 use crate::{hash_rect, CopyRect, CpuFrame, DirtyMask, Rect, TileGrid, BYTES_PER_PIXEL};
 use xxhash_rust::xxh3::xxh3_64;
 
-/// Fewer dirty tiles than this are not worth looking at.
-const MIN_TILES: usize = 4;
 /// A row hash seen more often than this in the old frame (blank lines) does not vote.
 const MAX_MATCHES: usize = 4;
 
@@ -24,14 +22,16 @@ pub fn detect_vertical_scroll(
     grid: &TileGrid,
     mask: &DirtyMask,
 ) -> Option<CopyRect> {
-    if mask.count() < MIN_TILES || mask.len() != grid.tile_count() {
-        return None;
-    }
-    let dirty = mask
-        .iter()
-        .map(|i| grid.tile_rect(i))
-        .reduce(|a, b| a.union(&b))?;
-    let changed = prev.changed_rect(cur, &dirty)?;
+    scroll_in(prev, cur, &super::search_area(prev, cur, grid, mask)?)
+}
+
+/// [`detect_vertical_scroll`] inside `changed`, the rectangle holding every changed pixel.
+pub(super) fn scroll_in(
+    prev: &CpuFrame<'_>,
+    cur: &CpuFrame<'_>,
+    changed: &Rect,
+) -> Option<CopyRect> {
+    let changed = *changed;
     if changed.height < 16 {
         return None;
     }
@@ -44,22 +44,35 @@ pub fn detect_vertical_scroll(
             .map(|y| xxh3_64(&f.row(y)[x0..x0 + len]))
             .collect()
     };
-    // The old rows sorted by hash: the rows with one hash are one run, found by binary search
-    // (no map, no allocation a hash).
-    let mut old: Vec<(u64, u32)> = row_hashes(prev).into_iter().zip(0..).collect::<Vec<_>>();
-    old.sort_unstable();
+    // The rows of both frames sorted by hash: the rows with one hash are one run in each, and
+    // one walk through both pairs the runs (no map, no allocation a hash, no search a row).
+    let sorted = |f: &CpuFrame<'_>| {
+        let mut rows: Vec<(u64, u32)> = row_hashes(f).into_iter().zip(0..).collect();
+        rows.sort_unstable();
+        rows
+    };
+    let (old, new) = (sorted(prev), sorted(cur));
     let rows = changed.height as usize;
     // votes[rows - 1 + dy]: the rows that moved by dy (old row minus new row), |dy| < rows.
     let mut votes = vec![0u32; 2 * rows - 1];
-    for (y, h) in row_hashes(cur).into_iter().enumerate() {
-        let start = old.partition_point(|&(o, _)| o < h);
-        let end = start + old[start..].partition_point(|&(o, _)| o == h);
-        if end - start > MAX_MATCHES {
-            continue;
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < new.len() {
+        let h = old[i].0.min(new[j].0);
+        let run_end = |rows: &[(u64, u32)], mut k: usize| {
+            while k < rows.len() && rows[k].0 == h {
+                k += 1;
+            }
+            k
+        };
+        let (old_end, new_end) = (run_end(&old, i), run_end(&new, j));
+        if old_end - i <= MAX_MATCHES {
+            for &(_, y) in &new[j..new_end] {
+                for &(_, from) in &old[i..old_end] {
+                    votes[rows - 1 + from as usize - y as usize] += 1;
+                }
+            }
         }
-        for &(_, from) in &old[start..end] {
-            votes[rows - 1 + from as usize - y] += 1;
-        }
+        (i, j) = (old_end, new_end);
     }
     votes[rows - 1] = 0;
     // The most votes; of equals, the shortest move, then the upward one.
@@ -123,6 +136,57 @@ mod tests {
             left.count(),
             mask.count()
         );
+    }
+
+    #[test]
+    fn scrolls_up_and_down_by_any_distance_are_found_among_blank_lines() {
+        let (w, h) = (128u32, 256u32);
+        let grid = TileGrid::new(w, h, 32).unwrap();
+        let row_bytes = w as usize * 4;
+        // Text lines of pseudo-random marks; every third line blank (a hash many rows share).
+        let line = |n: i64, out: &mut [u8]| {
+            out.fill(0xFF);
+            if n.rem_euclid(3) != 0 {
+                for (i, b) in out.iter_mut().enumerate().take(row_bytes / 2) {
+                    *b = ((n * 7919 + i as i64 * 104_729) % 251) as u8;
+                }
+            }
+        };
+        let page = |first: i64| {
+            let mut f = FrameBuffer::new(w, h, PixelFormat::Bgrx8).unwrap();
+            for (y, row) in f.pixels_mut().chunks_exact_mut(row_bytes).enumerate() {
+                line(first + y as i64, row);
+            }
+            f
+        };
+        for shift in [1i64, 3, 17, 64, 100, -1, -5, -40, -120] {
+            let (prev, cur) = (page(1000), page(1000 + shift));
+            let mask = CpuDiff::default()
+                .diff(&grid, &prev.as_frame(), &cur.as_frame(), None)
+                .unwrap();
+            let copy = detect_vertical_scroll(&prev.as_frame(), &cur.as_frame(), &grid, &mask)
+                .unwrap_or_else(|| panic!("a scroll by {shift} rows"));
+            assert_eq!(
+                i64::from(copy.src.y) - i64::from(copy.dst_y),
+                shift,
+                "{copy:?}"
+            );
+            assert_eq!(copy.src.height, h - shift.unsigned_abs() as u32);
+            let mut predicted = prev.clone();
+            apply_copies(&mut predicted, &[copy]).unwrap();
+            let kept = if shift > 0 {
+                0..h - shift as u32
+            } else {
+                (-shift) as u32..h
+            };
+            for y in kept {
+                assert_eq!(
+                    predicted.as_frame().row(y),
+                    cur.as_frame().row(y),
+                    "row {y}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -18,8 +18,6 @@ use std::collections::HashMap;
 
 /// Pixels in a hashed run.
 const SEGMENT: usize = 16;
-/// Fewer dirty tiles than this are not worth looking at.
-const MIN_TILES: usize = 4;
 /// Fewer agreeing anchors than this are chance.
 const MIN_VOTES: u32 = 8;
 /// One anchor in 2^ANCHOR_BITS runs.
@@ -50,14 +48,12 @@ pub fn detect_move(
     grid: &TileGrid,
     mask: &DirtyMask,
 ) -> Option<CopyRect> {
-    if mask.count() < MIN_TILES || mask.len() != grid.tile_count() {
-        return None;
-    }
-    let dirty = mask
-        .iter()
-        .map(|i| grid.tile_rect(i))
-        .reduce(|a, b| a.union(&b))?;
-    let changed = prev.changed_rect(cur, &dirty)?;
+    move_in(prev, cur, &super::search_area(prev, cur, grid, mask)?)
+}
+
+/// [`detect_move`] inside `changed`, the rectangle holding every changed pixel.
+pub(super) fn move_in(prev: &CpuFrame<'_>, cur: &CpuFrame<'_>, changed: &Rect) -> Option<CopyRect> {
+    let changed = *changed;
     if (changed.width as usize) < 2 * SEGMENT || changed.height < 8 {
         return None;
     }
