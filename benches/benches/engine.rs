@@ -10,9 +10,9 @@ use std::hint::black_box;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tessera_engine::{
-    parse_update, CpuCompositor, CpuDiff, DecodeLimits, DecodedTiles, Frame, FrameBuffer,
-    GpuContext, GpuDiff, GpuFrame, PixelFormat, Scene, SolidTiles, SyntheticSource, TileEncoder,
-    TileGrid,
+    detect_copy, parse_update, CpuCompositor, CpuDiff, DecodeLimits, DecodedTiles, Frame,
+    FrameBuffer, GpuContext, GpuDiff, GpuFrame, PixelFormat, Scene, SolidTiles, SyntheticSource,
+    TileEncoder, TileGrid,
 };
 
 const TILE: u32 = 64;
@@ -144,9 +144,9 @@ fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
                     black_box(m.unwrap());
                 });
             }
-            let (fa, fb) = (ta.as_frame(), tb.as_frame());
+            let (tfa, tfb) = (ta.as_frame(), tb.as_frame());
             measure(c, &format!("{name}/diff/terminal/cpu-1t/{pct}%"), || {
-                black_box(diff.diff(&grid, &fa, &fb, None).unwrap());
+                black_box(diff.diff(&grid, &tfa, &tfb, None).unwrap());
             });
             let Some(ctx) = gpu else { continue };
             // Frames from CPU memory: upload, compare, read back the mask.
@@ -177,6 +177,68 @@ fn diffs(c: &mut Criterion, gpu: Option<&GpuContext>) {
         }
     }
 }
+
+/// A terminal 1000x700 pixels at the top left of a white 1080p screen: lines 16 pixels high
+/// of dark marks, each line of its own length up to 60 columns of 8 pixels, starting with
+/// line `first`.
+fn terminal_page(first: u32) -> FrameBuffer {
+    let (w, h) = (1920u32, 1080u32);
+    let mut f = FrameBuffer::new(w, h, PixelFormat::Bgra8).unwrap();
+    f.pixels_mut().fill(0xFF);
+    let row_bytes = w as usize * 4;
+    for (y, row) in f
+        .pixels_mut()
+        .chunks_exact_mut(row_bytes)
+        .take(700)
+        .enumerate()
+    {
+        let line = first + y as u32 / 16;
+        let columns = line.wrapping_mul(2_654_435_761) % 61;
+        if y % 16 >= 12 {
+            continue;
+        }
+        for x in 0..(columns * 8).min(1000) as usize {
+            if (x as u32 ^ line.wrapping_mul(31) ^ (y % 16) as u32).is_multiple_of(3) {
+                row[x * 4..x * 4 + 3].fill(0x20);
+            }
+        }
+    }
+    f
+}
+
+/// The scroll and move searches on their own, on a terminal scrolled by three lines and on the
+/// synthetic dragged window.
+fn searches(c: &mut Criterion) {
+    let grid = TileGrid::new(1920, 1080, TILE).unwrap();
+    let mut drag = SyntheticSource::new(Scene::Dragging, 1920, 1080, PixelFormat::Bgra8).unwrap();
+    for _ in 0..5 {
+        drag.advance();
+    }
+    let dragged_from = drag.frame_buffer().clone();
+    drag.advance();
+    for (label, a, b) in [
+        ("scroll", terminal_page(0), terminal_page(3)),
+        ("move", dragged_from, drag.frame_buffer().clone()),
+    ] {
+        let (fa, fb) = (a.as_frame(), b.as_frame());
+        let mask = CpuDiff::single_threaded()
+            .diff(&grid, &fa, &fb, None)
+            .unwrap();
+        let found = detect_copy(&fa, &fb, &grid, &mask);
+        assert!(found.is_some(), "the {label} is found");
+        measure(c, &format!("1080p/search/{label}"), || {
+            black_box(detect_copy(&fa, &fb, &grid, black_box(&mask)));
+        });
+        SEARCHED
+            .lock()
+            .unwrap()
+            .insert(label.to_string(), (mask.count(), found.map(|c| c.src)));
+    }
+}
+
+/// Per search: the dirty tiles it was given, and the source rectangle it found.
+static SEARCHED: Mutex<BTreeMap<String, (usize, Option<tessera_engine::Rect>)>> =
+    Mutex::new(BTreeMap::new());
 
 fn codec(c: &mut Criterion) {
     let (w, h) = (1920, 1080);
@@ -268,6 +330,25 @@ fn print_table(gpu: &str) {
         }
         println!();
     }
+    if let Some(memcmp) = median("1080p/memcmp") {
+        println!("### Copy search, 1080p\n");
+        println!("`detect_copy` on its own: `scroll`, a 1000x700 terminal scrolled by three lines; `move`, the synthetic dragged window. `/ memcmp`: over the flat memcmp of two whole frames.\n");
+        println!("| search | dirty tiles | found | ms | / memcmp |");
+        println!("|---|---|---|---|---|");
+        for (label, (tiles, found)) in SEARCHED.lock().unwrap().iter() {
+            if let Some(t) = median(&format!("1080p/search/{label}")) {
+                let found = found.map_or("nothing".into(), |r| {
+                    format!("{}x{} at ({}, {})", r.width, r.height, r.x, r.y)
+                });
+                println!(
+                    "| {label} | {tiles} | {found} | {} | {:.2} |",
+                    ms(t),
+                    t / memcmp
+                );
+            }
+        }
+        println!();
+    }
     println!(
         "### Tile codec, 1080p keyframe (all {} tiles)\n",
         TileGrid::new(1920, 1080, TILE).unwrap().tile_count()
@@ -314,6 +395,7 @@ fn main() {
         .map_or("none".to_string(), |g| g.adapter().to_string());
     yardsticks(&mut c);
     diffs(&mut c, gpu.as_ref());
+    searches(&mut c);
     codec(&mut c);
     c.final_summary();
     // `cargo bench` passes --bench; `cargo test --benches` runs each bench once, without it.
