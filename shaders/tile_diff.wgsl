@@ -31,11 +31,8 @@ fn differs(a: vec4<f32>, b: vec4<f32>) -> bool {
     return d.x || d.y || d.z || (d.w && params.compare_alpha != 0u);
 }
 
-fn diff_tile(tile: u32, lane: u32) {
-    let x0 = (tile % params.cols) * params.tile_size;
-    let y0 = (tile / params.cols) * params.tile_size;
-    let x1 = min(x0 + params.tile_size, params.width);
-    let y1 = min(y0 + params.tile_size, params.height);
+// Compares the pixels of `tile` in columns x0..x1 and rows y0..y1 (inside the tile).
+fn diff_tile(tile: u32, lane: u32, x0: u32, y0: u32, x1: u32, y1: u32) {
     let span = min(params.tile_size, LANES);
     let rows_per_pass = LANES / span;
     if (lane >= span * rows_per_pass) {
@@ -62,10 +59,16 @@ fn diff_all(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_index) lane: u32,
 ) {
-    diff_tile(wg.y * params.cols + wg.x, lane);
+    let tile = wg.y * params.cols + wg.x;
+    let x0 = wg.x * params.tile_size;
+    let y0 = wg.y * params.tile_size;
+    let x1 = min(x0 + params.tile_size, params.width);
+    let y1 = min(y0 + params.tile_size, params.height);
+    diff_tile(tile, lane, x0, y0, x1, y1);
 }
 
-// Only the tiles in `listed` (those touching damage hints): dispatched as
+// Only the tiles in `listed` (those touching damage hints), three words each: the tile, its
+// columns and its rows to compare (first | end << 16, the hints' window). Dispatched as
 // (min(n, 65535), ceil(n / 65535), 1).
 @compute @workgroup_size(64)
 fn diff_listed(
@@ -77,5 +80,14 @@ fn diff_listed(
     if (slot >= params.listed_count) {
         return;
     }
-    diff_tile(listed[slot], lane);
+    let columns = listed[slot * 3u + 1u];
+    let rows = listed[slot * 3u + 2u];
+    diff_tile(
+        listed[slot * 3u],
+        lane,
+        columns & 0xFFFFu,
+        rows & 0xFFFFu,
+        columns >> 16u,
+        rows >> 16u,
+    );
 }

@@ -45,8 +45,10 @@ impl CpuDiff {
 
     /// The tiles of `grid` whose pixels differ between `previous` and `current`.
     ///
-    /// With `hints`, only tiles touching a hint rectangle are compared; the rest are reported
-    /// clean. Padding bytes of opaque formats (`x` in BGRx) are ignored.
+    /// With `hints`, only tiles touching a hint rectangle are compared, and in each row of tiles
+    /// only the pixels inside the bounding box of the hints there (every hinted pixel, not the
+    /// rest of a tile a hint reaches into); the rest are reported clean. Padding bytes of opaque
+    /// formats (`x` in BGRx) are ignored.
     pub fn diff(
         &self,
         grid: &TileGrid,
@@ -84,6 +86,8 @@ impl CpuDiff {
         };
         let mask = pixel_mask(current.format());
         let cols = grid.cols() as usize;
+        let windows = hints.map(|rects| super::hint_windows(grid, rects));
+        let window_of = |row: usize| windows.as_ref().and_then(|w| w[row]);
         let band_colours = |row: usize| colours.map(|c| &c[row * cols..(row + 1) * cols]);
         // Hints can leave little to compare; handing that to the pool costs more than doing it
         // here (waking workers that then spin).
@@ -96,12 +100,18 @@ impl CpuDiff {
                 .enumerate()
                 .for_each(|(row, band)| {
                     let known = band_colours(row);
-                    compare_band(grid, previous, current, row as u32, band, known, mask)
+                    let window = window_of(row);
+                    compare_band(
+                        grid, previous, current, row as u32, window, band, known, mask,
+                    )
                 });
         } else {
             for (row, band) in states.chunks_mut(cols).enumerate() {
                 let known = band_colours(row);
-                compare_band(grid, previous, current, row as u32, band, known, mask);
+                let window = window_of(row);
+                compare_band(
+                    grid, previous, current, row as u32, window, band, known, mask,
+                );
             }
         }
         let mut dirty = DirtyMask::new(grid.tile_count());
@@ -133,11 +143,13 @@ pub(crate) fn check_same_shape(a: &CpuFrame<'_>, b: &CpuFrame<'_>) -> Result<(),
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compare_band(
     grid: &TileGrid,
     previous: &CpuFrame<'_>,
     current: &CpuFrame<'_>,
     row: u32,
+    window: Option<Rect>,
     states: &mut [u8],
     known: Option<&[Option<u32>]>,
     mask: u64,
@@ -145,32 +157,36 @@ fn compare_band(
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor supports AVX2, checked just above.
-        unsafe { compare_band_avx2(grid, previous, current, row, states, known, mask) };
+        unsafe { compare_band_avx2(grid, previous, current, row, window, states, known, mask) };
         return;
     }
-    compare_band_portable(grid, previous, current, row, states, known, mask);
+    compare_band_portable(grid, previous, current, row, window, states, known, mask);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
 fn compare_band_avx2(
     grid: &TileGrid,
     previous: &CpuFrame<'_>,
     current: &CpuFrame<'_>,
     row: u32,
+    window: Option<Rect>,
     states: &mut [u8],
     known: Option<&[Option<u32>]>,
     mask: u64,
 ) {
-    compare_band_portable(grid, previous, current, row, states, known, mask);
+    compare_band_portable(grid, previous, current, row, window, states, known, mask);
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn compare_band_portable(
     grid: &TileGrid,
     previous: &CpuFrame<'_>,
     current: &CpuFrame<'_>,
     row: u32,
+    window: Option<Rect>,
     states: &mut [u8],
     known: Option<&[Option<u32>]>,
     mask: u64,
@@ -181,8 +197,15 @@ fn compare_band_portable(
     }
     let seg = grid.tile_size() as usize * crate::BYTES_PER_PIXEL;
     let cols = states.len();
-    let y0 = row * grid.tile_size();
-    let y1 = (y0 + grid.tile_size()).min(grid.height());
+    // The rows and bytes of a row compared: the hints' window, else the whole band.
+    let (y0, y1, x0, x1) = match window {
+        Some(w) => (w.y, w.bottom(), w.x as usize * 4, w.right() as usize * 4),
+        None => {
+            let y0 = row * grid.tile_size();
+            let y1 = (y0 + grid.tile_size()).min(grid.height());
+            (y0, y1, 0, current.row_bytes())
+        }
+    };
     let colour_of = |col: usize| known.and_then(|k| k[col]);
     // The runs of undecided tiles (all of one colour in the previous frame, or none of them),
     // each compared as one span a row; made again only when a tile is found dirty.
@@ -209,15 +232,15 @@ fn compare_band_portable(
         let mut found = false;
         for (first, end, colour) in &spans {
             let (first, end, colour) = (*first, *end, colour.as_ref());
-            let span = first * seg..(end * seg).min(cur_row.len());
+            let span = (first * seg).max(x0)..(end * seg).min(x1);
             // Split a span into its tiles only if it differs.
-            if !span_differs(prev_row, cur_row, span, colour, mask) {
+            if span.is_empty() || !span_differs(prev_row, cur_row, span, colour, mask) {
                 continue;
             }
             for (c, state) in states[first..end].iter_mut().enumerate() {
-                let start = (first + c) * seg;
-                let stop = (start + seg).min(cur_row.len());
-                if span_differs(prev_row, cur_row, start..stop, colour, mask) {
+                let start = ((first + c) * seg).max(x0);
+                let stop = ((first + c + 1) * seg).min(x1);
+                if start < stop && span_differs(prev_row, cur_row, start..stop, colour, mask) {
                     *state = DIRTY;
                     pending -= 1;
                     found = true;
@@ -383,6 +406,35 @@ mod tests {
             .diff(&grid, &a.as_frame(), &b.as_frame(), Some(&hints))
             .unwrap();
         assert_eq!(m.iter().collect::<Vec<_>>(), vec![0]);
+    }
+
+    #[test]
+    fn hints_are_compared_inside_their_bounding_box_in_each_row_of_tiles() {
+        let grid = TileGrid::new(128, 128, 32).unwrap();
+        // Two hints in the first row of tiles, their box x 10..110, y 4..20; one in the fourth.
+        let hints = [
+            Rect::new(10, 4, 10, 6),
+            Rect::new(100, 14, 10, 6),
+            Rect::new(0, 120, 5, 5),
+        ];
+        for (x, y, dirty) in [
+            (12, 5, Some(0)),   // inside a hint
+            (60, 10, None),     // tile 1 is touched by no hint
+            (105, 8, Some(3)),  // inside the box, beside a hint
+            (15, 25, None),     // tile 0, below the box
+            (15, 2, None),      // tile 0, above the box
+            (2, 121, Some(12)), // inside the last hint
+            (10, 121, None),    // tile 12, right of the last hint
+        ] {
+            let (a, mut b) = frames(128, 128, PixelFormat::Bgrx8);
+            poke(&mut b, x, y, 1);
+            for diff in [CpuDiff::single_threaded(), CpuDiff::multi_threaded()] {
+                let m = diff
+                    .diff(&grid, &a.as_frame(), &b.as_frame(), Some(&hints))
+                    .unwrap();
+                assert_eq!(m.iter().next(), dirty, "a change at ({x}, {y})");
+            }
+        }
     }
 
     /// A frame of flat 40x40 blocks, so that many 32-pixel tiles are one colour.

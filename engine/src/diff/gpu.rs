@@ -138,7 +138,9 @@ impl GpuDiff {
     /// call, which then becomes `frame`. The first frame, and the first after a change of size
     /// or format, is all dirty.
     ///
-    /// With `hints`, only tiles touching a hint are compared (and reported).
+    /// With `hints`, only tiles touching a hint are compared (and reported), and in each row of
+    /// tiles only the pixels inside the bounding box of the hints there, as [`super::CpuDiff`]
+    /// does.
     pub fn diff(
         &mut self,
         frame: Frame<'_>,
@@ -174,11 +176,19 @@ impl GpuDiff {
             }),
         };
 
+        // Three words a listed tile: its index, and the columns and rows of it that the hints'
+        // window of its tile row covers (first | end << 16).
         let listed: Option<Vec<u32>> = hints.map(|rects| {
-            grid.tiles_touching(rects)
-                .iter()
-                .map(|i| i as u32)
-                .collect()
+            let windows = super::hint_windows(grid, rects);
+            let mut list = Vec::new();
+            for i in grid.tiles_touching(rects).iter() {
+                let tile = grid.tile_rect(i);
+                let row = i / grid.cols() as usize;
+                if let Some(w) = windows[row].and_then(|w| w.intersection(&tile)) {
+                    list.extend([i as u32, w.x | w.right() << 16, w.y | w.bottom() << 16]);
+                }
+            }
+            list
         });
         let primed = history.primed;
         let mut encoder = self.ctx.device.create_command_encoder(&Default::default());
@@ -187,7 +197,7 @@ impl GpuDiff {
         if compare {
             if let Some(list) = &listed {
                 if self.listed.size() < (list.len() * 4) as u64 {
-                    self.listed = listed_buffer(&self.ctx.device, list.len());
+                    self.listed = listed_buffer(&self.ctx.device, list.len() / LISTED_WORDS);
                 }
                 self.ctx
                     .queue
@@ -198,7 +208,9 @@ impl GpuDiff {
                 height: size.height,
                 tile_size: grid.tile_size(),
                 cols: grid.cols(),
-                listed_count: listed.as_ref().map_or(0, |l| l.len() as u32),
+                listed_count: listed
+                    .as_ref()
+                    .map_or(0, |l| (l.len() / LISTED_WORDS) as u32),
                 compare_alpha: u32::from(frame.format().has_alpha()),
                 _pad: [0; 2],
             };
@@ -245,7 +257,7 @@ impl GpuDiff {
                         pass.dispatch_workgroups(grid.cols(), grid.rows(), 1);
                     }
                     Some(list) => {
-                        let n = list.len() as u32;
+                        let n = (list.len() / LISTED_WORDS) as u32;
                         pass.set_pipeline(&self.diff_listed);
                         pass.dispatch_workgroups(
                             n.min(MAX_GROUPS_PER_DIM),
@@ -366,10 +378,13 @@ fn mask_buffers(device: &wgpu::Device, tiles: usize) -> (wgpu::Buffer, wgpu::Buf
     (mask, readback)
 }
 
+/// Words of the shader's `listed` array a tile takes: index, columns, rows.
+const LISTED_WORDS: usize = 3;
+
 fn listed_buffer(device: &wgpu::Device, tiles: usize) -> wgpu::Buffer {
     device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("tile_diff listed tiles"),
-        size: (tiles.max(1) * 4).next_power_of_two() as u64,
+        size: (tiles.max(1) * LISTED_WORDS * 4).next_power_of_two() as u64,
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     })

@@ -5,8 +5,10 @@
 //! [`detect_vertical_scroll`], else a move by block matching, [`detect_move`]; [`CopyDetector`]
 //! does that frame after frame without searching a playing video for moves on every frame).
 //!
-//! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch; they
-//! never replace it: a hinted tile whose pixels are equal stays clean. Knowing which tiles of the
+//! Damage hints (rectangles the OS says changed) narrow the compare to the tiles they touch, and
+//! inside a row of tiles to the bounding box of the hints there (`hint_windows`); they never
+//! replace it: a hinted tile whose pixels are equal stays clean. What the OS fails to report is
+//! left to the sender's periodic compare of whole frames. Knowing which tiles of the
 //! previous frame are one colour ([`SolidTiles`]) lets the CPU compare read only the new frame
 //! there.
 
@@ -43,6 +45,27 @@ pub fn detect_copy(
 ) -> Option<CopyRect> {
     let changed = search_area(prev, cur, grid, mask)?;
     scroll::scroll_in(prev, cur, &changed).or_else(|| window_move::move_in(prev, cur, &changed))
+}
+
+/// Per tile row of `grid`, the bounding box of the parts of `hints` inside it (none when no
+/// hint reaches it). Both diffs compare only these pixels of a row of tiles: every hinted
+/// pixel, and between hints only what their bounding box adds.
+pub(crate) fn hint_windows(grid: &TileGrid, hints: &[Rect]) -> Vec<Option<Rect>> {
+    let size = grid.tile_size();
+    (0..grid.rows())
+        .map(|row| {
+            let band = Rect::new(
+                0,
+                row * size,
+                grid.width(),
+                size.min(grid.height() - row * size),
+            );
+            hints
+                .iter()
+                .filter_map(|h| h.intersection(&band))
+                .reduce(|a, b| a.union(&b))
+        })
+        .collect()
 }
 
 /// Fewer dirty tiles than this are not worth searching for a scroll or move.
