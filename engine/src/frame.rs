@@ -254,32 +254,11 @@ impl<'a> CpuFrame<'a> {
     /// The smallest rectangle inside `area` (a rectangle of both frames) holding every pixel
     /// where this frame and `other` differ (bytes compared as they are); none when equal.
     pub fn changed_rect(&self, other: &CpuFrame<'_>, area: &crate::Rect) -> Option<crate::Rect> {
-        let (x0, len) = (
-            area.x as usize * BYTES_PER_PIXEL,
-            area.width as usize * BYTES_PER_PIXEL,
-        );
-        let (mut top, mut bottom, mut left, mut right) = (None, 0, usize::MAX, 0);
+        let mut changed = ChangedBox::default();
         for y in area.y..area.bottom() {
-            let (ra, rb) = (&self.row(y)[x0..x0 + len], &other.row(y)[x0..x0 + len]);
-            // Whole rows first: memcmp asks for all of a row's cache lines at once, and a row
-            // that differs is then in cache for the two word-wide scans.
-            if ra == rb {
-                continue;
-            }
-            let first = first_difference(ra, rb).expect("the rows differ");
-            let last = last_difference(ra, rb).expect("the rows differ");
-            top.get_or_insert(y);
-            bottom = y + 1;
-            left = left.min(first / BYTES_PER_PIXEL);
-            right = right.max(last / BYTES_PER_PIXEL + 1);
+            changed.add(self.row(y), other.row(y), y, area.x, area.right());
         }
-        let top = top?;
-        Some(crate::Rect::new(
-            area.x + left as u32,
-            top,
-            (right - left) as u32,
-            bottom - top,
-        ))
+        changed.rect()
     }
 
     /// As [`Self::changed_rect`], looking only inside the tiles of `grid` that `mask` marks
@@ -297,8 +276,7 @@ impl<'a> CpuFrame<'a> {
             return None;
         }
         let (cols, size) = (grid.cols() as usize, grid.tile_size());
-        // Pixel columns, left and right (exclusive), of the differences found so far.
-        let (mut top, mut bottom, mut left, mut right) = (None, 0, u32::MAX, 0);
+        let mut changed = ChangedBox::default();
         let mut runs: Vec<(u32, u32)> = Vec::new();
         for tile_row in 0..grid.rows() as usize {
             // The dirty tiles of this tile row as runs of pixel columns.
@@ -317,33 +295,70 @@ impl<'a> CpuFrame<'a> {
             for y in y0..(y0 + size).min(self.height) {
                 let (ra, rb) = (self.row(y), other.row(y));
                 for &(x0, x1) in &runs {
-                    let px = |x: u32| x as usize * BYTES_PER_PIXEL;
-                    let (a, b) = (&ra[px(x0)..px(x1)], &rb[px(x0)..px(x1)]);
-                    if a == b {
-                        continue;
-                    }
-                    top.get_or_insert(y);
-                    bottom = y + 1;
-                    // Only columns that would widen the box are scanned.
-                    let head = left.min(x1).saturating_sub(x0);
-                    if let Some(i) = first_difference(&a[..px(head)], &b[..px(head)]) {
-                        left = x0 + (i / BYTES_PER_PIXEL) as u32;
-                    }
-                    let from = right.clamp(x0, x1) - x0;
-                    if let Some(i) = last_difference(&a[px(from)..], &b[px(from)..]) {
-                        right = x0 + from + (i / BYTES_PER_PIXEL) as u32 + 1;
-                    }
+                    changed.add(ra, rb, y, x0, x1);
                 }
             }
         }
-        let top = top?;
-        Some(crate::Rect::new(left, top, right - left, bottom - top))
+        changed.rect()
     }
 
     /// The pixels of row `y`, without padding.
     pub fn row(&self, y: u32) -> &'a [u8] {
         let start = y as usize * self.stride;
         &self.pixels[start..start + self.row_bytes()]
+    }
+}
+
+/// The box around the differences between two frames found so far, grown a run of a row at a
+/// time ([`CpuFrame::changed_rect`], [`CpuFrame::changed_rect_in_tiles`]).
+struct ChangedBox {
+    /// The first and last-plus-one rows with a difference.
+    rows: Option<(u32, u32)>,
+    /// The first and last-plus-one pixel columns with a difference.
+    left: u32,
+    right: u32,
+}
+
+impl Default for ChangedBox {
+    fn default() -> Self {
+        Self {
+            rows: None,
+            left: u32::MAX,
+            right: 0,
+        }
+    }
+}
+
+impl ChangedBox {
+    /// Takes in pixel columns `x0..x1` of row `y` of both frames (`ra`, `rb`: the whole rows).
+    fn add(&mut self, ra: &[u8], rb: &[u8], y: u32, x0: u32, x1: u32) {
+        let px = |x: u32| x as usize * BYTES_PER_PIXEL;
+        let (a, b) = (&ra[px(x0)..px(x1)], &rb[px(x0)..px(x1)]);
+        // Whole runs first: memcmp asks for all of a run's cache lines at once, and a run that
+        // differs is then in cache for the word-wide scans.
+        if a == b {
+            return;
+        }
+        self.rows = Some(self.rows.map_or((y, y + 1), |(top, _)| (top, y + 1)));
+        // Only columns that would widen the box are scanned.
+        let head = self.left.min(x1).saturating_sub(x0);
+        if let Some(i) = first_difference(&a[..px(head)], &b[..px(head)]) {
+            self.left = x0 + (i / BYTES_PER_PIXEL) as u32;
+        }
+        let from = self.right.clamp(x0, x1) - x0;
+        if let Some(i) = last_difference(&a[px(from)..], &b[px(from)..]) {
+            self.right = x0 + from + (i / BYTES_PER_PIXEL) as u32 + 1;
+        }
+    }
+
+    fn rect(&self) -> Option<crate::Rect> {
+        let (top, bottom) = self.rows?;
+        Some(crate::Rect::new(
+            self.left,
+            top,
+            self.right - self.left,
+            bottom - top,
+        ))
     }
 }
 

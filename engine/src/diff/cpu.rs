@@ -208,9 +208,10 @@ fn compare_band_portable(
     };
     let colour_of = |col: usize| known.and_then(|k| k[col]);
     // The runs of undecided tiles (all of one colour in the previous frame, or none of them),
-    // each compared as one span a row; made again only when a tile is found dirty.
-    let spans_of = |states: &[u8]| {
-        let mut spans = Vec::new();
+    // each compared as one span a row; made again (in the same vector) only when a tile is
+    // found dirty.
+    let spans_of = |states: &[u8], spans: &mut Vec<(usize, usize, Option<ColourRun>)>| {
+        spans.clear();
         let mut col = 0;
         while col < cols {
             if states[col] != PENDING {
@@ -224,9 +225,9 @@ fn compare_band_portable(
             }
             spans.push((first, col, colour.map(ColourRun::of)));
         }
-        spans
     };
-    let mut spans = spans_of(states);
+    let mut spans = Vec::new();
+    spans_of(states, &mut spans);
     for y in y0..y1 {
         let (prev_row, cur_row) = (previous.row(y), current.row(y));
         let mut found = false;
@@ -251,7 +252,7 @@ fn compare_band_portable(
             }
         }
         if found {
-            spans = spans_of(states);
+            spans_of(states, &mut spans);
         }
     }
 }
