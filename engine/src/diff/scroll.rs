@@ -5,14 +5,37 @@
 //! The changed rectangle is found exactly inside the dirty tiles; each of its rows in both
 //! frames is hashed, and every row of the new frame that matches exactly one to four rows of the
 //! old one votes for their vertical distance. The distance with the most votes wins if enough
-//! rows agree. The result is only a proposal: the sender compares what the copy would give with
-//! the new frame tile by tile and sends every tile where they differ.
+//! rows agree, or if fewer agree but nearly every row the move keeps on screen is the old row
+//! that distance away. The result is only a proposal: the sender compares what the copy would
+//! give with the new frame tile by tile and sends every tile where they differ.
 
 use crate::{hash_rect, CopyRect, CpuFrame, DirtyMask, Rect, TileGrid, BYTES_PER_PIXEL};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// A row hash seen more often than this in the old frame (blank lines) does not vote.
 const MAX_MATCHES: usize = 4;
+
+/// The fewest votes a distance needs. A quarter of the rows' votes is enough on its own; fewer
+/// are enough when [`kept_rows_match`]. Lines of a terminal that differ only in their last
+/// digits (`seq`, logs with counters) are a narrow changed area in which most rows look like
+/// many others and do not vote: a 78-row scroll of such an area 685 rows high was found with
+/// about 155 votes, short of a quarter, while all 607 rows it keeps matched.
+const MIN_VOTES: u32 = 8;
+
+/// Whether at least three quarters of the rows that a move by `dy` keeps on screen, and at
+/// least half of all rows, are the old row `dy` away (`old`, `new`: the rows' hashes, top
+/// down).
+fn kept_rows_match(old: &[u64], new: &[u64], dy: i64) -> bool {
+    let shift = dy.unsigned_abs() as usize;
+    let kept = new.len().saturating_sub(shift);
+    let (from, to) = if dy > 0 {
+        (&old[shift..], &new[..kept])
+    } else {
+        (&old[..kept], &new[shift..])
+    };
+    let same = from.iter().zip(to).filter(|(a, b)| a == b).count();
+    same * 4 >= kept * 3 && same * 2 >= new.len()
+}
 
 /// The copy that turns `prev` into `cur` best by moving rows up or down inside the changed
 /// area of `mask` (a mask over `grid`, both frames its size), if rows moved at all.
@@ -44,14 +67,15 @@ pub(super) fn scroll_in(
             .map(|y| xxh3_64(&f.row(y)[x0..x0 + len]))
             .collect()
     };
+    let (old_rows, new_rows) = (row_hashes(prev), row_hashes(cur));
     // The rows of both frames sorted by hash: the rows with one hash are one run in each, and
     // one walk through both pairs the runs (no map, no allocation a hash, no search a row).
-    let sorted = |f: &CpuFrame<'_>| {
-        let mut rows: Vec<(u64, u32)> = row_hashes(f).into_iter().zip(0..).collect();
+    let sorted = |hashes: &[u64]| {
+        let mut rows: Vec<(u64, u32)> = hashes.iter().copied().zip(0..).collect();
         rows.sort_unstable();
         rows
     };
-    let (old, new) = (sorted(prev), sorted(cur));
+    let (old, new) = (sorted(&old_rows), sorted(&new_rows));
     let rows = changed.height as usize;
     // votes[rows - 1 + dy]: the rows that moved by dy (old row minus new row), |dy| < rows.
     let mut votes = vec![0u32; 2 * rows - 1];
@@ -81,11 +105,13 @@ pub(super) fn scroll_in(
         .enumerate()
         .map(|(i, &n)| (i as i64 - (rows as i64 - 1), n))
         .max_by_key(|&(dy, n)| (n, -dy.abs(), dy))?;
-    if count < (changed.height / 4).max(8) {
-        return None;
-    }
     let shift = dy.unsigned_abs() as u32;
     let height = changed.height.checked_sub(shift).filter(|&h| h > 0)?;
+    if count < MIN_VOTES
+        || (count < changed.height / 4 && !kept_rows_match(&old_rows, &new_rows, dy))
+    {
+        return None;
+    }
     // dy > 0: the content moved up (rows come from further down).
     let (src_y, dst_y) = if dy > 0 {
         (changed.y + shift, changed.y)
@@ -187,6 +213,74 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A page of 13-row text lines, 8 pixels of marks a row: most lines show one of three
+    /// glyphs (each of their rows is seen too often to vote), every eighth line one of its own.
+    /// `first`: the page's first row in the text; `odd`: rows (of the page) drawn as noise.
+    fn look_alike_lines(first: i64, odd: &dyn Fn(u32) -> bool) -> FrameBuffer {
+        let (w, h) = (64u32, 400u32);
+        let mut f = FrameBuffer::new(w, h, PixelFormat::Bgrx8).unwrap();
+        for (y, row) in f.pixels_mut().chunks_exact_mut(w as usize * 4).enumerate() {
+            row.fill(0xFF);
+            let text_row = first + y as i64;
+            let (line, r) = (text_row.div_euclid(13), text_row.rem_euclid(13));
+            let glyph = if odd(y as u32) {
+                1_000_000 + y as i64
+            } else if line % 8 == 0 {
+                1000 + line
+            } else {
+                line.rem_euclid(3)
+            };
+            if r < 11 || odd(y as u32) {
+                for (i, b) in row.iter_mut().enumerate().take(8 * 4) {
+                    *b = ((glyph * 7919 + r * 613 + i as i64 * 104_729) % 251) as u8;
+                }
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn a_narrow_scroll_of_look_alike_lines_is_found_by_the_rows_it_keeps() {
+        let grid = TileGrid::new(64, 400, 32).unwrap();
+        let plain = |_: u32| false;
+        let (prev, cur) = (
+            look_alike_lines(1000, &plain),
+            look_alike_lines(1078, &plain),
+        );
+        let mask = CpuDiff::default()
+            .diff(&grid, &prev.as_frame(), &cur.as_frame(), None)
+            .unwrap();
+        let copy = detect_vertical_scroll(&prev.as_frame(), &cur.as_frame(), &grid, &mask)
+            .expect("the scroll, though under a quarter of the rows vote");
+        assert_eq!(
+            (copy.src.y - copy.dst_y, copy.src.width),
+            (78, 8),
+            "{copy:?}"
+        );
+        let mut predicted = prev.clone();
+        apply_copies(&mut predicted, &[copy]).unwrap();
+        for y in 0..400 - 78 {
+            assert_eq!(
+                predicted.as_frame().row(y),
+                cur.as_frame().row(y),
+                "row {y}"
+            );
+        }
+        // The same few votes, but a third of the rows the move keeps are not the rows 78
+        // above them: not a scroll.
+        let (prev, cur) = (
+            look_alike_lines(1000, &plain),
+            look_alike_lines(1078, &|y| y % 3 == 0 && y < 330),
+        );
+        let mask = CpuDiff::default()
+            .diff(&grid, &prev.as_frame(), &cur.as_frame(), None)
+            .unwrap();
+        assert_eq!(
+            detect_vertical_scroll(&prev.as_frame(), &cur.as_frame(), &grid, &mask),
+            None
+        );
     }
 
     #[test]
