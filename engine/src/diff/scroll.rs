@@ -15,6 +15,10 @@ use xxhash_rust::xxh3::xxh3_64;
 /// A row hash seen more often than this in the old frame (blank lines) does not vote.
 const MAX_MATCHES: usize = 4;
 
+/// The low bits of a sorted row's key that hold its number.
+const ROW_BITS: u64 = (1 << 16) - 1;
+const _: () = assert!(crate::MAX_DIMENSION as u64 <= ROW_BITS + 1);
+
 /// The fewest votes a distance needs. A quarter of the rows' votes is enough on its own; fewer
 /// are enough when [`kept_rows_match`]. Lines of a terminal that differ only in their last
 /// digits (`seq`, logs with counters) are a narrow changed area in which most rows look like
@@ -70,8 +74,14 @@ pub(super) fn scroll_in(
     let (old_rows, new_rows) = (row_hashes(prev), row_hashes(cur));
     // The rows of both frames sorted by hash: the rows with one hash are one run in each, and
     // one walk through both pairs the runs (no map, no allocation a hash, no search a row).
+    // Each row is one u64 to sort, its hash's top 48 bits over its number (a frame's rows fit in
+    // ROW_BITS): two rows whose hashes share those bits only add a vote to a proposal.
     let sorted = |hashes: &[u64]| {
-        let mut rows: Vec<(u64, u32)> = hashes.iter().copied().zip(0..).collect();
+        let mut rows: Vec<u64> = hashes
+            .iter()
+            .zip(0u64..)
+            .map(|(h, y)| (h & !ROW_BITS) | y)
+            .collect();
         rows.sort_unstable();
         rows
     };
@@ -80,19 +90,20 @@ pub(super) fn scroll_in(
     // votes[rows - 1 + dy]: the rows that moved by dy (old row minus new row), |dy| < rows.
     let mut votes = vec![0u32; 2 * rows - 1];
     let (mut i, mut j) = (0, 0);
+    let row = |key: u64| (key & ROW_BITS) as usize;
     while i < old.len() && j < new.len() {
-        let h = old[i].0.min(new[j].0);
-        let run_end = |rows: &[(u64, u32)], mut k: usize| {
-            while k < rows.len() && rows[k].0 == h {
+        let h = (old[i] & !ROW_BITS).min(new[j] & !ROW_BITS);
+        let run_end = |rows: &[u64], mut k: usize| {
+            while k < rows.len() && rows[k] & !ROW_BITS == h {
                 k += 1;
             }
             k
         };
         let (old_end, new_end) = (run_end(&old, i), run_end(&new, j));
         if old_end - i <= MAX_MATCHES {
-            for &(_, y) in &new[j..new_end] {
-                for &(_, from) in &old[i..old_end] {
-                    votes[rows - 1 + from as usize - y as usize] += 1;
+            for &y in &new[j..new_end] {
+                for &from in &old[i..old_end] {
+                    votes[rows - 1 + row(from) - row(y)] += 1;
                 }
             }
         }
