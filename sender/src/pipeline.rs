@@ -447,38 +447,39 @@ struct PreviousFrame {
 }
 
 impl PreviousFrame {
-    /// Brings `previous` to `frame` (the current frame, about to be replaced), whose tiles in
-    /// `mask` changed since the frame `previous` holds, and whose tile hashes are `hashes`.
-    /// Whether only those tiles changed in `previous` (false: it was made anew).
-    fn advance(
-        previous: &mut Option<PreviousFrame>,
+    /// `frame` as the previous frame, with its tile hashes `hashes`.
+    fn new(frame: &CpuFrame<'_>, grid: &TileGrid, hashes: &[u64]) -> Self {
+        PreviousFrame {
+            frame: FrameBuffer::from_frame(frame),
+            hashes: hashes.to_vec(),
+            solids: SolidTiles::of(frame, grid).ok(),
+        }
+    }
+
+    /// Whether it has the size and format of `frame`, and as many tiles as `hashes`.
+    fn fits(&self, frame: &CpuFrame<'_>, hashes: &[u64]) -> bool {
+        (self.frame.width(), self.frame.height(), self.frame.format())
+            == (frame.width(), frame.height(), frame.format())
+            && self.hashes.len() == hashes.len()
+    }
+
+    /// Takes `frame`'s tiles in `tiles` and its tile hashes `hashes`, then equals `frame`; its
+    /// one-colour tiles are looked at again in `changed`, the tiles where `frame` differs from
+    /// the frame they describe.
+    fn take_tiles(
+        &mut self,
         frame: &CpuFrame<'_>,
         grid: &TileGrid,
-        mask: &DirtyMask,
+        tiles: &DirtyMask,
+        changed: &DirtyMask,
         hashes: &[u64],
-    ) -> bool {
-        match previous {
-            Some(p)
-                if (p.frame.width(), p.frame.height(), p.frame.format())
-                    == (frame.width(), frame.height(), frame.format()) =>
-            {
-                p.frame.copy_tiles_from(frame, grid, mask);
-                p.hashes.clear();
-                p.hashes.extend_from_slice(hashes);
-                if let Some(s) = p.solids.as_mut() {
-                    if s.update(frame, grid, mask).is_err() {
-                        p.solids = None;
-                    }
-                }
-                true
-            }
-            _ => {
-                *previous = Some(PreviousFrame {
-                    frame: FrameBuffer::from_frame(frame),
-                    hashes: hashes.to_vec(),
-                    solids: SolidTiles::of(frame, grid).ok(),
-                });
-                false
+    ) {
+        self.frame.copy_tiles_from(frame, grid, tiles);
+        self.hashes.clear();
+        self.hashes.extend_from_slice(hashes);
+        if let Some(s) = self.solids.as_mut() {
+            if s.update(frame, grid, changed).is_err() {
+                self.solids = None;
             }
         }
     }
@@ -499,12 +500,13 @@ struct Copies {
 }
 
 impl Copies {
-    /// Brings `previous` to `frame` (the current frame, about to be replaced), as
-    /// [`PreviousFrame::advance`] does, and returns the same. When a copy was found for `frame`,
-    /// the copy's frame (the previous one with the copy applied) becomes the previous frame
-    /// instead: it differs from `frame` only in the dirty and written tiles whose hashes differ
-    /// (after a scroll, the few tiles of new lines, not every dirty tile), and only those are
-    /// taken from `frame`. The frame it replaces becomes the spare, stale in the dirty tiles.
+    /// Brings `previous` to `frame` (the current frame, about to be replaced), whose tiles in
+    /// `mask` changed since the frame `previous` holds, and whose tile hashes are `hashes`.
+    /// Whether `previous` advanced by those tiles (false: it was made anew). When a copy was
+    /// found for `frame`, the copy's frame (the previous one with the copy applied) becomes the
+    /// previous frame: it differs from `frame` only in the dirty and written tiles whose hashes
+    /// differ (after a scroll, the few tiles of new lines, not every dirty tile), and only those
+    /// are taken from `frame`. The frame it replaces becomes the spare, stale in the dirty tiles.
     fn advance_previous(
         &mut self,
         previous: &mut Option<PreviousFrame>,
@@ -513,23 +515,18 @@ impl Copies {
         mask: &DirtyMask,
         hashes: &[u64],
     ) -> bool {
-        let fits = |p: &PreviousFrame| {
-            (p.frame.width(), p.frame.height(), p.frame.format())
-                == (frame.width(), frame.height(), frame.format())
-                && p.hashes.len() == hashes.len()
+        let Some(p) = previous.as_mut().filter(|p| p.fits(frame, hashes)) else {
+            *previous = Some(PreviousFrame::new(frame, grid, hashes));
+            return false;
         };
-        let old_fits = previous.as_ref().is_some_and(fits);
         let copied = self.found.take_if(|c| {
-            old_fits
-                && fits(&c.after)
-                && mask.len() == hashes.len()
+            c.after.fits(frame, hashes)
                 && c.written.len() == mask.len()
+                && mask.len() == hashes.len()
         });
         let Some(c) = copied else {
-            return PreviousFrame::advance(previous, frame, grid, mask, hashes);
-        };
-        let Some(old) = previous.take() else {
-            unreachable!("a copy is taken only over a previous frame");
+            p.take_tiles(frame, grid, mask, mask, hashes);
+            return true;
         };
         let mut touched = mask.clone();
         touched.union_with(&c.written);
@@ -538,13 +535,11 @@ impl Copies {
             differ.set(t);
         }
         let mut next = c.after;
-        next.frame.copy_tiles_from(frame, grid, &differ);
-        next.hashes.clear();
-        next.hashes.extend_from_slice(hashes);
-        next.solids = old
-            .solids
-            .and_then(|mut s| s.update(frame, grid, &touched).ok().map(|()| s));
-        *previous = Some(next);
+        // The one-colour tiles of the frame it replaces, which differs from `frame` only in
+        // `mask`.
+        next.solids = p.solids.take();
+        next.take_tiles(frame, grid, &differ, mask, hashes);
+        let old = std::mem::replace(p, next);
         self.spare = Some(Spare {
             frame: old.frame,
             stale: mask.clone(),
