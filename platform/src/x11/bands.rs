@@ -34,16 +34,17 @@ pub(super) fn bands(rects: &[Rect], rows: std::ops::Range<u32>) -> Vec<std::ops:
     out
 }
 
-/// At most this many rows are fetched on the guess that the damage is where it was.
+/// At most this many rows are fetched on the guess that the damage is where it was, unless it
+/// was there twice in a row.
 const MOST_LIKELY_ROWS: u32 = 64;
 
-/// The bands of the last grab's damage `last`, to fetch before this grab's damage is known,
-/// when they are at most [`MOST_LIKELY_ROWS`] rows: a wrong guess costs the server a copy of
-/// those rows, a right one the second round trip.
-pub(super) fn likely(last: &[Rect], rows: std::ops::Range<u32>) -> Vec<std::ops::Range<u32>> {
-    let guess = bands(last, rows);
-    if guess.iter().map(|b| b.end - b.start).sum::<u32>() <= MOST_LIKELY_ROWS {
-        guess
+/// The bands of the last grab's damage, `last`, to fetch before this grab's damage is known:
+/// when they are at most [`MOST_LIKELY_ROWS`] rows, or when the grab before it had the same
+/// bands (`repeated`: a terminal scrolling, a video playing, in one place). A wrong guess costs
+/// the server a copy of those rows, a right one the second round trip.
+pub(super) fn likely(last: &[std::ops::Range<u32>], repeated: bool) -> Vec<std::ops::Range<u32>> {
+    if repeated || last.iter().map(|b| b.end - b.start).sum::<u32>() <= MOST_LIKELY_ROWS {
+        last.to_vec()
     } else {
         Vec::new()
     }
@@ -97,12 +98,14 @@ mod tests {
     }
 
     #[test]
-    fn a_few_rows_are_guessed_and_many_are_not() {
-        let typed = [Rect::new(391, 103, 12, 13)];
-        assert_eq!(likely(&typed, 0..1080), vec![103..116]);
-        let scrolled = [Rect::new(0, 0, 1000, 700)];
-        assert!(likely(&scrolled, 0..1080).is_empty());
-        assert!(likely(&[], 0..1080).is_empty());
+    fn a_few_rows_are_guessed_and_many_only_when_they_repeat() {
+        let typed = bands(&[Rect::new(391, 103, 12, 13)], 0..1080);
+        assert_eq!(likely(&typed, false), vec![103..116]);
+        let scrolled = bands(&[Rect::new(0, 0, 1000, 700)], 0..1080);
+        assert!(likely(&scrolled, false).is_empty());
+        assert_eq!(likely(&scrolled, true), vec![0..700]);
+        assert!(likely(&[], false).is_empty());
+        assert!(likely(&[], true).is_empty());
     }
 
     #[test]

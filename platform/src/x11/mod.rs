@@ -66,6 +66,8 @@ pub struct X11Capture {
     region: u32,
     /// The damage the last grab took, on the screen.
     damaged: Vec<Rect>,
+    /// Whether the last grab's damage held the same bands of rows as the one before it.
+    same_bands: bool,
     /// The last grab's damage hints, in the view's coordinates.
     rects: Vec<Rect>,
     /// The followed window and where it was at the last grab.
@@ -200,6 +202,7 @@ impl X11Capture {
             damage,
             region,
             damaged: Vec::new(),
+            same_bands: false,
             rects: Vec::new(),
             follow: None,
             cursor: true,
@@ -554,10 +557,11 @@ impl X11Capture {
         // Rows not fetched keep the screen as last fetched, without the pointer (put back before
         // any image is asked for: the requests above do not write the segment).
         self.restore_under_pointer();
+        let last_bands = bands::bands(&self.damaged, rows.clone());
         let early = if whole {
             vec![rows.clone()]
         } else {
-            bands::likely(&self.damaged, rows.clone())
+            bands::likely(&last_bands, self.same_bands)
         };
         let mut images = Vec::new();
         for band in &early {
@@ -572,10 +576,12 @@ impl X11Capture {
                 r.height,
             ));
         }
+        let now_bands = bands::bands(&self.damaged, rows);
+        self.same_bands = !now_bands.is_empty() && now_bands == last_bands;
         let late = if whole {
             Vec::new()
         } else {
-            bands::missing(&bands::bands(&self.damaged, rows), &early)
+            bands::missing(&now_bands, &early)
         };
         for band in &late {
             images.push(self.fetch_rows(&conn, band)?);
