@@ -533,9 +533,9 @@ impl X11Capture {
         // Take the damage first: whatever changes during the grab is reported next time. The
         // region comes back (with the pointer when it is looked up), and images go out with
         // it: a whole grab's, or a damaged grab's for the rows the last grab's damage held when
-        // they were few (the next change is most often where the last one was: the next
-        // character typed, a clock, a blinking cursor). The region's other rows are fetched in
-        // a second round trip.
+        // they were few or the same as the grab's before (the next change is most often where
+        // the last one was: the next character typed, a clock, a blinking cursor, a terminal
+        // scrolling). The region's other rows are fetched in a second round trip.
         let conn = self.conn.clone();
         conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
