@@ -590,9 +590,7 @@ impl Copied {
         detector: &mut CopyDetector,
     ) -> Option<Self> {
         let p = &previous.frame;
-        if (p.width(), p.height(), p.format()) != (frame.width(), frame.height(), frame.format())
-            || previous.hashes.len() != grid.tile_count()
-        {
+        if !previous.fits(frame, current) || current.len() != grid.tile_count() {
             return None;
         }
         let copy = detector
