@@ -82,13 +82,27 @@ impl PixelFormat {
 }
 
 /// Makes packed pixels of `format` canonical in place (see [`PixelFormat::canonical_bits`]).
+/// Works on 32 bytes (eight pixels) at a time, a plain OR of a repeated byte pattern that the
+/// compiler turns into vector ORs; pixel by pixel it read and wrote each byte on its own.
 fn canonicalize(format: PixelFormat, pixels: &mut [u8]) {
+    const LANES: usize = 32;
     let bits = format.canonical_bits();
-    if bits != 0 {
-        for px in pixels.chunks_exact_mut(BYTES_PER_PIXEL) {
-            let v = u32::from_le_bytes([px[0], px[1], px[2], px[3]]) | bits;
-            px.copy_from_slice(&v.to_le_bytes());
+    if bits == 0 {
+        return;
+    }
+    let mut pattern = [0u8; LANES];
+    for (b, bit) in pattern.iter_mut().zip(bits.to_le_bytes().iter().cycle()) {
+        *b = *bit;
+    }
+    let mut chunks = pixels.chunks_exact_mut(LANES);
+    for chunk in &mut chunks {
+        for (b, m) in chunk.iter_mut().zip(pattern) {
+            *b |= m;
         }
+    }
+    // Whole pixels are left, so the pattern still starts on a pixel.
+    for (b, m) in chunks.into_remainder().iter_mut().zip(pattern) {
+        *b |= m;
     }
 }
 
@@ -698,6 +712,24 @@ mod tests {
         assert_eq!(x.canonical().pixels(), &[1, 2, 3, 0xFF]);
         let a = FrameBuffer::from_pixels(1, 1, PixelFormat::Rgba8, px.clone()).unwrap();
         assert_eq!(a.canonical().pixels(), &px[..]);
+        // Rows of 13 pixels: whole 32-byte runs and a remainder, in a frame and in a tile.
+        let (w, h) = (13, 3);
+        let noise: Vec<u8> = (0..w * h * 4).map(|i| (i * 37 % 256) as u8).collect();
+        for f in PixelFormat::ALL {
+            let frame = FrameBuffer::from_pixels(w, h, f, noise.clone()).unwrap();
+            let mut want = noise.clone();
+            for px in want.chunks_exact_mut(4) {
+                let v = u32::from_le_bytes(px.try_into().unwrap()) | f.canonical_bits();
+                px.copy_from_slice(&v.to_le_bytes());
+            }
+            assert_eq!(frame.canonical().pixels(), &want[..], "{f:?}");
+            let mut tile = Vec::new();
+            let rect = crate::Rect::new(1, 1, 11, 2);
+            frame.as_frame().copy_tile_canonical(&rect, &mut tile);
+            let rows = want.chunks_exact(w as usize * 4).skip(1);
+            let want_tile: Vec<u8> = rows.flat_map(|r| r[4..48].to_vec()).collect();
+            assert_eq!(tile, want_tile, "{f:?}");
+        }
     }
 
     /// The changed rectangle, pixel by pixel: what the word-wide scan must agree with.
