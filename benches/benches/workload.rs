@@ -5,7 +5,8 @@
 //! seconds a second, after a warm-up (so the first keyframe is not counted). Each row starts
 //! its workload afresh. Where TigerVNC's scraping server is installed, each X11 workload also
 //! gets a row of it on the same screen ([`tigervnc`]), and the run ends with the ratio of
-//! Tessera's sender CPU to that server's: the comparison, measured in one run.
+//! Tessera's sender CPU to that server's, a second (the comparison) and an update (for
+//! two senders that catch different shares of the screen's redraws), measured in one run.
 //!
 //! `cargo bench -p tessera-benches --bench workload` prints the table for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs one short row to prove it works.
@@ -375,7 +376,7 @@ fn main() {
             );
             print_row(&format!("X11 {workload}"), name, &r, true);
             if codecs == ALL_CODECS {
-                against.push((workload, r.sender_cpu, None));
+                against.push((workload, r.sender_cpu, r.updates_per_s, None));
             }
         }
         if vnc {
@@ -392,16 +393,19 @@ fn main() {
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
-                    last.2 = Some(m.server_cpu);
+                    last.3 = Some((m.server_cpu, m.updates_per_s));
                 }
             }
         }
     }
-    for (workload, tessera, vnc) in against {
-        if let Some(v) = vnc.filter(|v| *v > 0.0) {
+    // A second of CPU is the measure; an update's, what compares two senders that
+    // catch different shares of the screen's redraws.
+    for (workload, tessera, updates, vnc) in against {
+        if let Some((v, v_updates)) = vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && updates > 0.0) {
             println!(
-                "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU of TigerVNC's server.",
-                tessera / v
+                "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of TigerVNC's server, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",
+                tessera / v,
+                (tessera / updates) / (v / v_updates)
             );
         }
     }
