@@ -197,3 +197,51 @@ async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
     assert_eq!(report.stats.checksum_mismatches, 0);
     assert_typed_and_exact(report, &x);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_scrolling_faster_than_the_frame_rate_arrives_exactly() {
+    let Some(x) = desktop().await else { return };
+    // Watched at 30 fps while the terminal scrolls about every 20 ms: changes outrun the
+    // frames, and the sender looks for them at frame times.
+    let sender = x11_sender(&x, None, 30, None);
+    let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
+    let sending = tokio::spawn(sender.run());
+    let receiver = Receiver::connect(cpu_receiver(), link);
+    let stop = receiver.stop_handle();
+    let receiving = tokio::spawn(receiver.run());
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let display = x.display.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(xdotool_on_class(
+            &display,
+            "xterm",
+            &[
+                "windowfocus",
+                "--sync",
+                "type",
+                "--delay",
+                "5",
+                "for i in $(seq 60); do seq $i $((i+5)); sleep 0.02; done\n"
+            ]
+        ));
+    })
+    .await
+    .unwrap();
+    let frames = || sender_stats.lock().unwrap().frames;
+    let typed = frames();
+    // The loop takes about 1.5 s; then the screen is still.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let scrolled = frames() - typed;
+    stop.stop();
+    let report = receiving.await.unwrap().unwrap();
+    sending.abort();
+    assert!(
+        scrolled > 10,
+        "{scrolled} frames while the terminal scrolled"
+    );
+    assert_eq!(report.stats.checksum_mismatches, 0);
+    assert!(
+        report.last_frame.unwrap() == x.xwd().canonical(),
+        "the viewer's frame differs from the X server's screen"
+    );
+}

@@ -762,6 +762,7 @@ fn capture_loop(
         use_damage: config.use_damage,
         interval: (config.fps > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(config.fps))),
         reported: true,
+        ahead: false,
     };
     let mut next_due = Instant::now();
     // When the whole frame was last compared.
@@ -776,9 +777,11 @@ fn capture_loop(
         let now = Instant::now();
         let capturing = !viewers.is_empty() && !done(captured) && !pacing.paused && !pacing.stopped;
         let quiet_until = pacing.quiet_until(watched, &full_compares);
+        let looks_at_frame_time = capturing && watched && pacing.looks_at_frame_time();
         let wait = match (capturing, pacing.interval) {
             // An acknowledgement came while arming a viewer's box: take it first.
             _ if acks_waiting => Duration::ZERO,
+            (true, Some(_)) if looks_at_frame_time => next_due.saturating_duration_since(now),
             (true, Some(_)) => quiet_until
                 .map_or(next_due, |q| q.max(next_due))
                 .saturating_duration_since(now),
@@ -787,13 +790,23 @@ fn capture_loop(
             }
             _ => Duration::from_millis(20),
         };
-        let woken = inbox.wait(wait, watching);
+        let woken = inbox.wait(
+            wait,
+            if looks_at_frame_time {
+                Watching::No
+            } else {
+                watching
+            },
+        );
         if woken.disconnected {
             return Ok(());
         }
-        if woken.source_readable && source.take_changes() {
-            pacing.reported = true;
-        }
+        pacing.hear_source(
+            looks_at_frame_time,
+            woken.source_readable,
+            Instant::now() >= next_due,
+            || source.take_changes(),
+        );
         let first = woken.event;
         // Acknowledgements before events: each viewer's came before what it sent next.
         take_acks(&mut broadcaster, &mut viewers, &mut taken);
@@ -1161,6 +1174,10 @@ struct Pacing {
     /// The source reported a change (or was changed) since the last grab. Only watched sources
     /// report; the others are grabbed at every frame time.
     reported: bool,
+    /// The last change came before its frame time, so its grab waited for that time. While
+    /// changes outrun the frame rate (a terminal scrolling), the next is looked for at the next
+    /// frame time. A frame time that finds no change ends it.
+    ahead: bool,
     /// Region and window changes the loop applies to the source, with their replies.
     source_changes: Vec<(Operation, mpsc::Sender<Result<String, String>>)>,
 }
@@ -1170,6 +1187,36 @@ impl Pacing {
     /// full compare. `None`: it is grabbed at the frame rate (unwatched, or it reported).
     fn quiet_until(&self, watched: bool, full_compares: &FullCompare) -> Option<Instant> {
         (watched && !self.reported).then(|| full_compares.next())
+    }
+
+    /// Whether a watched source is left unwatched until the next frame time and looked at then:
+    /// when a change is already reported (its grab waits for that time anyway), or when changes
+    /// have been coming faster than frames. Waking at every change only to wait again cost a
+    /// wake of the capture thread a frame.
+    fn looks_at_frame_time(&self) -> bool {
+        self.interval.is_some() && (self.reported || self.ahead)
+    }
+
+    /// After a wait: what the source reported. `unwatched`: the wait left it alone
+    /// ([`Self::looks_at_frame_time`]); `readable`: watched, its descriptor turned readable;
+    /// `frame_time`: the next frame is due; `take_changes`: reads what it sent, whether a change.
+    fn hear_source(
+        &mut self,
+        unwatched: bool,
+        readable: bool,
+        frame_time: bool,
+        take_changes: impl FnOnce() -> bool,
+    ) {
+        if readable {
+            if take_changes() {
+                self.reported = true;
+                self.ahead = !frame_time;
+            }
+        } else if unwatched && frame_time {
+            // What it sent while it was not watched: a change, or news of the pointer.
+            self.reported |= take_changes();
+            self.ahead = self.reported;
+        }
     }
 }
 
@@ -1311,6 +1358,55 @@ mod tests {
             *seed ^= *seed << 17;
             *b = *seed as u8;
         }
+    }
+
+    #[test]
+    fn changes_faster_than_frames_are_looked_for_at_frame_times() {
+        let mut pacing = Pacing {
+            paused: false,
+            stopped: false,
+            use_damage: true,
+            interval: Some(Duration::from_millis(16)),
+            reported: false,
+            ahead: false,
+            source_changes: Vec::new(),
+        };
+        let (changed, still) = (|| true, || false);
+        let unread =
+            || -> bool { panic!("the source is read only when it reported or at a frame time") };
+        // Still: the source is watched; a wake for something else does not read it.
+        assert!(!pacing.looks_at_frame_time());
+        pacing.hear_source(false, false, false, unread);
+        // A change after its frame time is grabbed at once, and the source watched after it.
+        pacing.hear_source(false, true, true, changed);
+        assert!(pacing.reported && !pacing.ahead);
+        // Grabbed.
+        pacing.reported = false;
+        assert!(!pacing.looks_at_frame_time());
+        // A change before its frame time: the grab waits for it, unwatched meanwhile.
+        pacing.hear_source(false, true, false, changed);
+        assert!(pacing.reported && pacing.ahead && pacing.looks_at_frame_time());
+        // Woken before the frame time (an acknowledgement): the source is not read.
+        pacing.hear_source(true, false, false, unread);
+        assert!(pacing.reported);
+        // At the frame time, what it sent meanwhile is read (the pointer's news).
+        pacing.hear_source(true, false, true, still);
+        assert!(pacing.reported && pacing.ahead);
+        // Grabbed. Changes outran the frames: the next is looked for at the next frame time.
+        pacing.reported = false;
+        assert!(pacing.looks_at_frame_time());
+        pacing.hear_source(true, false, false, unread);
+        assert!(!pacing.reported);
+        pacing.hear_source(true, false, true, changed);
+        assert!(pacing.reported && pacing.ahead);
+        // Grabbed. A frame time with no change: the source is watched again.
+        pacing.reported = false;
+        pacing.hear_source(true, false, true, still);
+        assert!(!pacing.reported && !pacing.ahead && !pacing.looks_at_frame_time());
+        // Without a frame rate (as fast as viewers take frames) it is always watched.
+        pacing.interval = None;
+        pacing.ahead = true;
+        assert!(!pacing.looks_at_frame_time());
     }
 
     #[test]
