@@ -530,16 +530,18 @@ impl X11Capture {
             || self.grabs_since_fetch >= FETCH_AT_LEAST_EVERY;
         self.stale = false;
         self.grabs_since_fetch = 0;
-        // Take the damage first: whatever changes during the grab is reported next time. The
-        // region comes back (with the pointer when it is looked up), and images go out with
-        // it: a whole grab's, or a damaged grab's for the rows the last grab's damage held when
-        // they were few or the same as the grab's before (the next change is most often where
-        // the last one was: the next character typed, a clock, a blinking cursor, a terminal
-        // scrolling). The region's other rows are fetched in a second round trip.
+        // Take the damage first: whatever changes during the grab is reported next time. Then
+        // ask for the pointer (when it is looked up), the images and, last, the region taken.
+        // The images are a whole grab's, or a damaged grab's for the rows the last grab's
+        // damage held when they were few or the same as the grab's before (the next change is
+        // most often where the last one was: the next character typed, a clock, a blinking
+        // cursor, a terminal scrolling); the region's other rows are fetched in a second round
+        // trip. The region's reply, asked for last, comes after the others: the grab wakes once
+        // for all of them. Asked for before the images, it often came on its own, and the grab
+        // woke twice.
         let conn = self.conn.clone();
         conn.damage_subtract(self.damage, x11rb::NONE, self.region)
             .map_err(failed)?;
-        let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
         // Watched, the pointer is looked up when the watch saw it move or change shape, and
         // at whole grabs and every so often (warps); else the last image is drawn again.
         let look_up = pointer.is_none()
@@ -567,6 +569,7 @@ impl X11Capture {
         for band in &early {
             images.push(self.fetch_rows(&conn, band)?);
         }
+        let region = conn.xfixes_fetch_region(self.region).map_err(failed)?;
         self.damaged.clear();
         for r in region.reply().map_err(failed)?.rectangles {
             self.damaged.push(clamped_rect(
