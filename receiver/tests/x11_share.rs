@@ -2,14 +2,17 @@
 //! stream runs; the receiver's last frame equals what the X server shows.
 #![cfg(target_os = "linux")]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tessera_engine::stream::Identity;
 use tessera_engine::{BackendRequest, FrameBuffer};
 use tessera_platform::x11::{WindowSelector, X11Capture};
 use tessera_platform::xvfb::{run_on, xdotool_on_class, Xvfb};
-use tessera_receiver::{Receiver, ReceiverConfig, ReceiverReport};
+use tessera_receiver::{Receiver, ReceiverConfig, ReceiverError, ReceiverReport, StopHandle};
 use tessera_sender::source::SourceSpec;
-use tessera_sender::{Sender, SenderConfig};
+use tessera_sender::stats::{StatsReport, StreamStats};
+use tessera_sender::{Sender, SenderConfig, SenderError};
+use tokio::task::JoinHandle;
 
 /// An 800x600 Xvfb with an xterm and a still xclock.
 async fn desktop() -> Option<Xvfb> {
@@ -80,6 +83,61 @@ async fn stream_while(
     assert_eq!(sending.await.unwrap().unwrap().frames, 90);
     assert_eq!(report.stats.checksum_mismatches, 0);
     report
+}
+
+/// A sender of the screen at `fps` that grabs only when the X server reports a change, and a
+/// CPU receiver, both running and past the first picture.
+struct WatchedShare {
+    sender_stats: Arc<Mutex<StreamStats>>,
+    stop: StopHandle,
+    sending: JoinHandle<Result<StatsReport, SenderError>>,
+    receiving: JoinHandle<Result<ReceiverReport, ReceiverError>>,
+}
+
+impl WatchedShare {
+    async fn start(x: &Xvfb, fps: u32) -> Self {
+        let sender = x11_sender(x, None, fps, None);
+        let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
+        let sending = tokio::spawn(sender.run());
+        let receiver = Receiver::connect(cpu_receiver(), link);
+        let stop = receiver.stop_handle();
+        let receiving = tokio::spawn(receiver.run());
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        WatchedShare {
+            sender_stats,
+            stop,
+            sending,
+            receiving,
+        }
+    }
+
+    /// Frames the sender has grabbed so far.
+    fn frames(&self) -> u64 {
+        self.sender_stats.lock().unwrap().frames
+    }
+
+    /// Stops the receiver and the sender; the receiver's report.
+    async fn finish(self) -> ReceiverReport {
+        self.stop.stop();
+        let report = self.receiving.await.unwrap().unwrap();
+        self.sending.abort();
+        report
+    }
+}
+
+/// Types `text` into the xterm with `delay_ms` between keys, and waits until it is typed.
+async fn type_in_xterm(x: &Xvfb, delay_ms: u32, text: &str) {
+    let (display, text) = (x.display.clone(), text.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let delay = delay_ms.to_string();
+        assert!(xdotool_on_class(
+            &display,
+            "xterm",
+            &["windowfocus", "--sync", "type", "--delay", &delay, &text]
+        ));
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,39 +213,14 @@ async fn a_followed_window_is_shared_as_it_moves_and_resizes() {
 async fn a_screen_is_grabbed_when_it_changes_not_at_every_frame_time() {
     let Some(x) = desktop().await else { return };
     // No frame count: the sender waits for the X server to report changes.
-    let sender = x11_sender(&x, None, 60, None);
-    let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
-    let sending = tokio::spawn(sender.run());
-    let receiver = Receiver::connect(cpu_receiver(), link);
-    let stop = receiver.stop_handle();
-    let receiving = tokio::spawn(receiver.run());
+    let share = WatchedShare::start(&x, 60).await;
+    type_in_xterm(&x, 40, "echo watched").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let display = x.display.clone();
-    tokio::task::spawn_blocking(move || {
-        assert!(xdotool_on_class(
-            &display,
-            "xterm",
-            &[
-                "windowfocus",
-                "--sync",
-                "type",
-                "--delay",
-                "40",
-                "echo watched"
-            ]
-        ));
-    })
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let frames = || sender_stats.lock().unwrap().frames;
-    let (still_from, started) = (frames(), std::time::Instant::now());
+    let (still_from, started) = (share.frames(), std::time::Instant::now());
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let still_frames = frames() - still_from;
+    let still_frames = share.frames() - still_from;
     let seconds = started.elapsed().as_secs_f64();
-    stop.stop();
-    let report = receiving.await.unwrap().unwrap();
-    sending.abort();
+    let report = share.finish().await;
     // At 60 fps two still seconds would be 120 grabs; watched, they are the full compares
     // (at most one a second).
     assert!(
@@ -203,38 +236,18 @@ async fn a_terminal_scrolling_faster_than_the_frame_rate_arrives_exactly() {
     let Some(x) = desktop().await else { return };
     // Watched at 30 fps while the terminal scrolls about every 20 ms: changes outrun the
     // frames, and the sender looks for them at frame times.
-    let sender = x11_sender(&x, None, 30, None);
-    let (link, sender_stats) = (sender.link().unwrap().clone(), sender.stats());
-    let sending = tokio::spawn(sender.run());
-    let receiver = Receiver::connect(cpu_receiver(), link);
-    let stop = receiver.stop_handle();
-    let receiving = tokio::spawn(receiver.run());
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let display = x.display.clone();
-    tokio::task::spawn_blocking(move || {
-        assert!(xdotool_on_class(
-            &display,
-            "xterm",
-            &[
-                "windowfocus",
-                "--sync",
-                "type",
-                "--delay",
-                "5",
-                "for i in $(seq 60); do seq $i $((i+5)); sleep 0.02; done\n"
-            ]
-        ));
-    })
-    .await
-    .unwrap();
-    let frames = || sender_stats.lock().unwrap().frames;
-    let typed = frames();
+    let share = WatchedShare::start(&x, 30).await;
+    type_in_xterm(
+        &x,
+        5,
+        "for i in $(seq 60); do seq $i $((i+5)); sleep 0.02; done\n",
+    )
+    .await;
+    let typed = share.frames();
     // The loop takes about 1.5 s; then the screen is still.
     tokio::time::sleep(Duration::from_millis(3000)).await;
-    let scrolled = frames() - typed;
-    stop.stop();
-    let report = receiving.await.unwrap().unwrap();
-    sending.abort();
+    let scrolled = share.frames() - typed;
+    let report = share.finish().await;
     assert!(
         scrolled > 10,
         "{scrolled} frames while the terminal scrolled"
