@@ -56,8 +56,32 @@ fn sender_child(spec: &str) {
     });
 }
 
-/// CPU seconds (user + system) `pid` has used.
+/// CPU seconds (user + system) `pid` has used, all its threads, finished ones included: from the
+/// process's CPU clock (nanoseconds), else from `/proc/PID/stat` (clock ticks, 10 ms: a
+/// typing row's 8 seconds hold only a few of them).
 fn cpu_seconds(pid: u32) -> f64 {
+    process_clock_seconds(pid).unwrap_or_else(|| stat_seconds(pid))
+}
+
+fn process_clock_seconds(pid: u32) -> Option<f64> {
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: clock_getcpuclockid only writes the clock id we pass.
+    if unsafe { libc::clock_getcpuclockid(pid, &mut clock) } != 0 {
+        return None;
+    }
+    let mut time = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    if unsafe { libc::clock_gettime(clock, &mut time) } != 0 {
+        return None;
+    }
+    Some(time.tv_sec as f64 + time.tv_nsec as f64 * 1e-9)
+}
+
+fn stat_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces): utime and stime are the 12th and
     // 13th of them.
@@ -303,12 +327,12 @@ const ALL_CODECS: &str = "solid,patch,palette,copy,cache";
 
 fn print_row(workload: &str, codecs: &str, r: &Row, server: bool) {
     let server_cpu = if server {
-        format!("{:.3}", r.server_cpu)
+        format!("{:.4}", r.server_cpu)
     } else {
         "-".into()
     };
     println!(
-        "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.3} | {server_cpu} | {} |",
+        "| {workload} | {codecs} | {:.1} | {:.0} | {:.1} | {:.4} | {server_cpu} | {} |",
         r.updates_per_s, r.bytes_per_update, r.kb_per_s, r.sender_cpu, r.mismatches
     );
     if r.unapplied > 0 {
@@ -342,6 +366,19 @@ fn main() {
         assert_eq!(r.mismatches, 0);
         assert_eq!(r.unapplied, 0, "the viewer refused an update");
         assert!(r.updates_per_s > 0.0, "no updates while typing");
+        assert!(r.sender_cpu > 0.0, "the sender's CPU was not measured");
+        // The process clock counts what the kernel's ticks count, to a few ticks, here after
+        // a third of a second of spinning.
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_millis(300) {
+            std::hint::spin_loop();
+        }
+        let me = std::process::id();
+        let (clock, ticks) = (process_clock_seconds(me), stat_seconds(me));
+        assert!(
+            ticks > 0.1 && clock.is_some_and(|c| (c - ticks).abs() < 0.03),
+            "process CPU clock {clock:?} s against {ticks} s in ticks"
+        );
         println!(
             "workload: test run ok ({:.0} B/update while typing)",
             r.bytes_per_update
@@ -350,7 +387,7 @@ fn main() {
     }
     let (warmup, seconds) = (2.0, 8.0);
     println!(
-        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs. TigerVNC rows: `X0tigervnc` with its default settings sharing the same screen and workload with `vncviewer` (ZRLE, continuous updates) on a second Xvfb; kB/s counted by a relay over the measured seconds; updates/s the server's own count over the whole connection (warm-up and first picture included), bytes/update the measured bytes over that rate; its CPU in the sender column.\n",
+        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC), all its threads, from the process's CPU clock (nanoseconds, not 10 ms ticks). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs. TigerVNC rows: `X0tigervnc` with its default settings sharing the same screen and workload with `vncviewer` (ZRLE, continuous updates) on a second Xvfb; kB/s counted by a relay over the measured seconds; updates/s the server's own count over the whole connection (warm-up and first picture included), bytes/update the measured bytes over that rate; its CPU in the sender column.\n",
         tessera_benches::machine()
     );
     println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | X server CPU s/s | mismatches |\n|---|---|---|---|---|---|---|---|");
@@ -389,7 +426,7 @@ fn main() {
             );
             if let Some(m) = m {
                 println!(
-                    "| X11 {workload} | TigerVNC, ZRLE | {:.1} | {:.0} | {:.1} | {:.3} | {:.3} | - |",
+                    "| X11 {workload} | TigerVNC, ZRLE | {:.1} | {:.0} | {:.1} | {:.4} | {:.4} | - |",
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
