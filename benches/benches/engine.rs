@@ -255,7 +255,7 @@ fn codec(c: &mut Criterion) {
         state ^= state << 17;
         chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
     }
-    // The frame checksum of a update's dirty tiles, as the sender takes it: an X11 frame (no
+    // The frame checksum of an update's dirty tiles, as the sender takes it: an X11 frame (no
     // alpha, so every pixel's padding byte is made canonical before hashing), one thread.
     let opaque =
         FrameBuffer::from_pixels(w, h, PixelFormat::Bgrx8, desktop.pixels().to_vec()).unwrap();

@@ -90,10 +90,8 @@ fn canonicalize(format: PixelFormat, pixels: &mut [u8]) {
     if bits == 0 {
         return;
     }
-    let mut pattern = [0u8; LANES];
-    for (b, bit) in pattern.iter_mut().zip(bits.to_le_bytes().iter().cycle()) {
-        *b = *bit;
-    }
+    let bytes = bits.to_le_bytes();
+    let pattern: [u8; LANES] = std::array::from_fn(|i| bytes[i % BYTES_PER_PIXEL]);
     let mut chunks = pixels.chunks_exact_mut(LANES);
     for chunk in &mut chunks {
         for (b, m) in chunk.iter_mut().zip(pattern) {
