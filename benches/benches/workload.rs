@@ -11,6 +11,8 @@
 //! `cargo bench -p tessera-benches --bench workload` prints the table for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs one short row to prove it works.
 
+#[path = "workload/threads.rs"]
+mod threads;
 #[path = "workload/tigervnc.rs"]
 mod tigervnc;
 
@@ -21,6 +23,7 @@ use tessera_engine::{system_tests_required, BackendRequest};
 use tessera_platform::xvfb::{run_on, Spawned, Xvfb};
 use tessera_receiver::{Receiver, ReceiverConfig};
 use tessera_sender::{Sender, SenderConfig};
+use threads::{thread_cpu, ThreadCpu};
 
 /// Set in the child process: `SOURCE CODECS`; it runs a sender and prints its join link.
 const SENDER_VAR: &str = "TESSERA_WORKLOAD_SENDER";
@@ -102,6 +105,8 @@ struct Row {
     bytes_per_update: f64,
     kb_per_s: f64,
     sender_cpu: f64,
+    /// The sender's CPU seconds a second by thread, where `/proc` tells.
+    threads: Option<ThreadCpu>,
     /// CPU seconds a second of the X server: drawing the clients, and serving the sender's
     /// grabs.
     server_cpu: f64,
@@ -135,11 +140,12 @@ fn measure(source: &str, codecs: &str, server: Option<u32>, warmup: f64, seconds
             (s.updates, s.bytes)
         };
         let server_seconds = || server.map_or(0.0, cpu_seconds);
-        let (u0, b0, c0) = (sample().0, sample().1, cpu_seconds(child.child.id()));
-        let x0 = server_seconds();
+        let pid = child.child.id();
+        let (u0, b0, c0) = (sample().0, sample().1, cpu_seconds(pid));
+        let (x0, t0) = (server_seconds(), thread_cpu(pid));
         tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
-        let (u1, b1, c1) = (sample().0, sample().1, cpu_seconds(child.child.id()));
-        let x1 = server_seconds();
+        let (u1, b1, c1) = (sample().0, sample().1, cpu_seconds(pid));
+        let (x1, t1) = (server_seconds(), thread_cpu(pid));
         stop.stop();
         let report = task.await.unwrap().unwrap();
         let updates = (u1 - u0) as f64;
@@ -152,6 +158,7 @@ fn measure(source: &str, codecs: &str, server: Option<u32>, warmup: f64, seconds
             },
             kb_per_s: (b1 - b0) as f64 / seconds / 1000.0,
             sender_cpu: (c1 - c0) / seconds,
+            threads: t0.zip(t1).map(|(t0, t1)| (t1 - t0).scaled(1.0 / seconds)),
             server_cpu: (x1 - x0) / seconds,
             mismatches: report.stats.checksum_mismatches,
             unapplied: report.stats.unapplied_updates,
@@ -367,6 +374,20 @@ fn main() {
         assert_eq!(r.unapplied, 0, "the viewer refused an update");
         assert!(r.updates_per_s > 0.0, "no updates while typing");
         assert!(r.sender_cpu > 0.0, "the sender's CPU was not measured");
+        // Its threads add up to the process, and both the network and the capture side ran.
+        let t = r
+            .threads
+            .expect("the sender's CPU by thread, from /proc/PID/task/*/schedstat");
+        assert!(
+            t.network > 0.0 && t.capture > 0.0 && t.other >= 0.0,
+            "the sender's threads: {t:?}"
+        );
+        assert!(
+            (t.total() - r.sender_cpu).abs() < 0.002 + 0.1 * r.sender_cpu,
+            "the sender's threads {t:?} add up to {} s/s, its process {} s/s",
+            t.total(),
+            r.sender_cpu
+        );
         // The process clock counts what the kernel's ticks count, to a few ticks, here after
         // a third of a second of spinning.
         let spin = std::time::Instant::now();
@@ -413,7 +434,7 @@ fn main() {
             );
             print_row(&format!("X11 {workload}"), name, &r, true);
             if codecs == ALL_CODECS {
-                against.push((workload, r.sender_cpu, r.updates_per_s, None));
+                against.push((workload, r.sender_cpu, r.updates_per_s, r.threads, None));
             }
         }
         if vnc {
@@ -430,21 +451,43 @@ fn main() {
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
-                    last.3 = Some((m.server_cpu, m.updates_per_s));
+                    last.4 = Some((m.server_cpu, m.updates_per_s));
                 }
             }
         }
     }
     // A second of CPU is the issue's measure; an update's, what compares two senders that
     // catch different shares of the screen's redraws.
-    for (workload, tessera, updates, vnc) in against {
-        if let Some((v, v_updates)) = vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && updates > 0.0) {
+    for (workload, tessera, updates, _, vnc) in &against {
+        if let Some((v, v_updates)) = vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && *updates > 0.0) {
             println!(
                 "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of TigerVNC's server, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",
                 tessera / v,
                 (tessera / updates) / (v / v_updates)
             );
         }
+    }
+    // Where an update's CPU goes, beside the goal of half TigerVNC's: what part of that budget
+    // the network side alone takes.
+    let split: Vec<_> = against
+        .iter()
+        .filter(|(_, _, updates, t, _)| *updates > 0.0 && t.is_some())
+        .collect();
+    if !split.is_empty() {
+        println!("\nThe sender's CPU an update by thread (ms, all codecs), and half of TigerVNC's server's CPU an update:\n\n| workload | network thread | capture threads | other | sender | half of TigerVNC's |\n|---|---|---|---|---|---|");
+    }
+    for (workload, tessera, updates, threads, vnc) in split {
+        let t = threads.expect("filtered").scaled(1000.0 / updates);
+        let half = vnc
+            .filter(|(v, u)| *v > 0.0 && *u > 0.0)
+            .map_or("-".into(), |(v, u)| format!("{:.3}", 500.0 * v / u));
+        println!(
+            "| X11 {workload} | {:.3} | {:.3} | {:.3} | {:.3} | {half} |",
+            t.network,
+            t.capture,
+            t.other,
+            1000.0 * tessera / updates
+        );
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {
         if !wanted(&format!("synthetic {scene}")) {
