@@ -266,11 +266,8 @@ impl<'a> CpuFrame<'a> {
     /// The smallest rectangle inside `area` (a rectangle of both frames) holding every pixel
     /// where this frame and `other` differ (bytes compared as they are); none when equal.
     pub fn changed_rect(&self, other: &CpuFrame<'_>, area: &crate::Rect) -> Option<crate::Rect> {
-        let mut changed = ChangedBox::default();
-        for y in area.y..area.bottom() {
-            changed.add(self.row(y), other.row(y), y, area.x, area.right());
-        }
-        changed.rect()
+        let run = [(area.x, area.right())];
+        changed_box(self, other, area.y..area.bottom(), |_| &run)
     }
 
     /// As [`Self::changed_rect`], looking only inside the tiles of `grid` that `mask` marks
@@ -288,30 +285,24 @@ impl<'a> CpuFrame<'a> {
             return None;
         }
         let (cols, size) = (grid.cols() as usize, grid.tile_size());
-        let mut changed = ChangedBox::default();
-        let mut runs: Vec<(u32, u32)> = Vec::new();
-        for tile_row in 0..grid.rows() as usize {
-            // The dirty tiles of this tile row as runs of pixel columns.
-            runs.clear();
-            for c in 0..cols {
-                if !mask.get(tile_row * cols + c) {
-                    continue;
+        // The dirty tiles of each tile row as runs of pixel columns.
+        let runs: Vec<Vec<(u32, u32)>> = (0..grid.rows() as usize)
+            .map(|tile_row| {
+                let mut runs: Vec<(u32, u32)> = Vec::new();
+                for c in 0..cols {
+                    if !mask.get(tile_row * cols + c) {
+                        continue;
+                    }
+                    let r = grid.tile_rect(tile_row * cols + c);
+                    match runs.last_mut() {
+                        Some(last) if last.1 == r.x => last.1 = r.right(),
+                        _ => runs.push((r.x, r.right())),
+                    }
                 }
-                let r = grid.tile_rect(tile_row * cols + c);
-                match runs.last_mut() {
-                    Some(last) if last.1 == r.x => last.1 = r.right(),
-                    _ => runs.push((r.x, r.right())),
-                }
-            }
-            let y0 = tile_row as u32 * size;
-            for y in y0..(y0 + size).min(self.height) {
-                let (ra, rb) = (self.row(y), other.row(y));
-                for &(x0, x1) in &runs {
-                    changed.add(ra, rb, y, x0, x1);
-                }
-            }
-        }
-        changed.rect()
+                runs
+            })
+            .collect();
+        changed_box(self, other, 0..self.height, |y| &runs[(y / size) as usize])
     }
 
     /// The pixels of row `y`, without padding.
@@ -321,57 +312,48 @@ impl<'a> CpuFrame<'a> {
     }
 }
 
-/// The box around the differences between two frames found so far, grown a run of a row at a
-/// time ([`CpuFrame::changed_rect`], [`CpuFrame::changed_rect_in_tiles`]).
-struct ChangedBox {
-    /// The first and last-plus-one rows with a difference.
-    rows: Option<(u32, u32)>,
-    /// The first and last-plus-one pixel columns with a difference.
-    left: u32,
-    right: u32,
-}
-
-impl Default for ChangedBox {
-    fn default() -> Self {
-        Self {
-            rows: None,
-            left: u32::MAX,
-            right: 0,
+/// The box around every difference between frames `a` and `b` in rows `rows`, comparing in
+/// row `y` only the pixel columns of `runs_of(y)` ([`CpuFrame::changed_rect`],
+/// [`CpuFrame::changed_rect_in_tiles`]); none when they are equal there.
+///
+/// Whole rows are compared only down to the first that differs and up to the last; the rows
+/// between can only widen the box, so only their columns outside it are read.
+fn changed_box<'r>(
+    a: &CpuFrame<'_>,
+    b: &CpuFrame<'_>,
+    rows: std::ops::Range<u32>,
+    runs_of: impl Fn(u32) -> &'r [(u32, u32)],
+) -> Option<crate::Rect> {
+    let px = |x: u32| x as usize * BYTES_PER_PIXEL;
+    let run = |y: u32, (x0, x1): (u32, u32)| (&a.row(y)[px(x0)..px(x1)], &b.row(y)[px(x0)..px(x1)]);
+    // memcmp asks for all of a run's cache lines at once.
+    let differs = |y: u32| {
+        runs_of(y).iter().any(|&r| {
+            let (ra, rb) = run(y, r);
+            ra != rb
+        })
+    };
+    let top = rows.clone().find(|&y| differs(y))?;
+    let bottom = (top..rows.end).rev().find(|&y| differs(y))? + 1;
+    let (mut left, mut right) = (u32::MAX, 0);
+    for y in top..bottom {
+        for &(x0, x1) in runs_of(y) {
+            let (ra, rb) = run(y, (x0, x1));
+            // Only columns that would widen the box are read: each part once with memcmp
+            // (one call at memory speed), and scanned for where it differs only if it does.
+            let head = left.min(x1).saturating_sub(x0);
+            let (ha, hb) = (&ra[..px(head)], &rb[..px(head)]);
+            if let Some(i) = (ha != hb).then(|| first_difference(ha, hb)).flatten() {
+                left = x0 + (i / BYTES_PER_PIXEL) as u32;
+            }
+            let from = right.clamp(x0, x1) - x0;
+            let (ta, tb) = (&ra[px(from)..], &rb[px(from)..]);
+            if let Some(i) = (ta != tb).then(|| last_difference(ta, tb)).flatten() {
+                right = x0 + from + (i / BYTES_PER_PIXEL) as u32 + 1;
+            }
         }
     }
-}
-
-impl ChangedBox {
-    /// Takes in pixel columns `x0..x1` of row `y` of both frames (`ra`, `rb`: the whole rows).
-    fn add(&mut self, ra: &[u8], rb: &[u8], y: u32, x0: u32, x1: u32) {
-        let px = |x: u32| x as usize * BYTES_PER_PIXEL;
-        let (a, b) = (&ra[px(x0)..px(x1)], &rb[px(x0)..px(x1)]);
-        // Whole runs first: memcmp asks for all of a run's cache lines at once, and a run that
-        // differs is then in cache for the word-wide scans.
-        if a == b {
-            return;
-        }
-        self.rows = Some(self.rows.map_or((y, y + 1), |(top, _)| (top, y + 1)));
-        // Only columns that would widen the box are scanned.
-        let head = self.left.min(x1).saturating_sub(x0);
-        if let Some(i) = first_difference(&a[..px(head)], &b[..px(head)]) {
-            self.left = x0 + (i / BYTES_PER_PIXEL) as u32;
-        }
-        let from = self.right.clamp(x0, x1) - x0;
-        if let Some(i) = last_difference(&a[px(from)..], &b[px(from)..]) {
-            self.right = x0 + from + (i / BYTES_PER_PIXEL) as u32 + 1;
-        }
-    }
-
-    fn rect(&self) -> Option<crate::Rect> {
-        let (top, bottom) = self.rows?;
-        Some(crate::Rect::new(
-            self.left,
-            top,
-            self.right - self.left,
-            bottom - top,
-        ))
-    }
+    Some(crate::Rect::new(left, top, right - left, bottom - top))
 }
 
 /// Bytes compared at once before the word-wide scan looks inside (the compiler makes the
