@@ -497,6 +497,33 @@ mod tests {
     }
 
     #[test]
+    fn a_colour_run_finds_any_pixel_off_its_colour_in_the_masked_bits() {
+        let colour = 0x80ff_2040u32;
+        let run = ColourRun::of(colour);
+        for (format, mask) in [
+            (PixelFormat::Bgrx8, pixel_mask(PixelFormat::Bgrx8)),
+            (PixelFormat::Bgra8, pixel_mask(PixelFormat::Bgra8)),
+        ] {
+            let significant = mask as u32;
+            // Lengths around the 64-byte steps and their remainders; every byte changed once.
+            for pixels in [0usize, 1, 15, 16, 17, 31, 64, 65, 150] {
+                let even = colour.to_le_bytes().repeat(pixels);
+                assert!(!run.differs(&even, mask), "{format:?}, {pixels} pixels");
+                for byte in 0..even.len() {
+                    let mut odd = even.clone();
+                    odd[byte] ^= 0x01;
+                    let expected = significant.to_le_bytes()[byte % 4] & 0x01 != 0;
+                    assert_eq!(
+                        run.differs(&odd, mask),
+                        expected,
+                        "{format:?}, {pixels} pixels, byte {byte} changed"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn one_colour_tiles_are_not_read_in_the_previous_frame() {
         // Solids that say every tile of `previous` is black, though it is not: the compare trusts
         // them, which is why they must be kept up with the frame they describe.
