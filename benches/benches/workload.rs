@@ -23,7 +23,7 @@ use tessera_engine::{system_tests_required, BackendRequest};
 use tessera_platform::xvfb::{run_on, Spawned, Xvfb};
 use tessera_receiver::{Receiver, ReceiverConfig};
 use tessera_sender::{Sender, SenderConfig};
-use threads::{thread_cpu, ThreadCpu};
+use threads::{cpu_by_thread, ThreadCpu};
 
 /// Set in the child process: `SOURCE CODECS`; it runs a sender and prints its join link.
 const SENDER_VAR: &str = "TESSERA_WORKLOAD_SENDER";
@@ -115,6 +115,17 @@ struct Row {
     unapplied: u64,
 }
 
+/// One X11 workload's all-codecs row beside TigerVNC's, for the comparisons after the table.
+struct Against {
+    workload: &'static str,
+    /// Tessera's sender: CPU seconds a second, updates a second, and CPU by thread.
+    sender_cpu: f64,
+    updates_per_s: f64,
+    threads: Option<ThreadCpu>,
+    /// TigerVNC's server, where it ran: CPU seconds a second and updates a second.
+    vnc: Option<(f64, f64)>,
+}
+
 /// Shares `source` with `codecs` from a child process for `warmup + seconds`, measuring over
 /// the last `seconds` (and the CPU of the X server `server`, when there is one).
 fn measure(source: &str, codecs: &str, server: Option<u32>, warmup: f64, seconds: f64) -> Row {
@@ -142,10 +153,10 @@ fn measure(source: &str, codecs: &str, server: Option<u32>, warmup: f64, seconds
         let server_seconds = || server.map_or(0.0, cpu_seconds);
         let pid = child.child.id();
         let (u0, b0, c0) = (sample().0, sample().1, cpu_seconds(pid));
-        let (x0, t0) = (server_seconds(), thread_cpu(pid));
+        let (x0, t0) = (server_seconds(), cpu_by_thread(pid));
         tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
         let (u1, b1, c1) = (sample().0, sample().1, cpu_seconds(pid));
-        let (x1, t1) = (server_seconds(), thread_cpu(pid));
+        let (x1, t1) = (server_seconds(), cpu_by_thread(pid));
         stop.stop();
         let report = task.await.unwrap().unwrap();
         let updates = (u1 - u0) as f64;
@@ -434,7 +445,13 @@ fn main() {
             );
             print_row(&format!("X11 {workload}"), name, &r, true);
             if codecs == ALL_CODECS {
-                against.push((workload, r.sender_cpu, r.updates_per_s, r.threads, None));
+                against.push(Against {
+                    workload,
+                    sender_cpu: r.sender_cpu,
+                    updates_per_s: r.updates_per_s,
+                    threads: r.threads,
+                    vnc: None,
+                });
             }
         }
         if vnc {
@@ -451,15 +468,16 @@ fn main() {
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
-                    last.4 = Some((m.server_cpu, m.updates_per_s));
+                    last.vnc = Some((m.server_cpu, m.updates_per_s));
                 }
             }
         }
     }
     // A second of CPU is the measure; an update's, what compares two senders that
     // catch different shares of the screen's redraws.
-    for (workload, tessera, updates, _, vnc) in &against {
-        if let Some((v, v_updates)) = vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && *updates > 0.0) {
+    for a in &against {
+        let (workload, tessera, updates) = (a.workload, a.sender_cpu, a.updates_per_s);
+        if let Some((v, v_updates)) = a.vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && updates > 0.0) {
             println!(
                 "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of TigerVNC's server, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",
                 tessera / v,
@@ -471,22 +489,25 @@ fn main() {
     // the network side alone takes.
     let split: Vec<_> = against
         .iter()
-        .filter(|(_, _, updates, t, _)| *updates > 0.0 && t.is_some())
+        .filter(|a| a.updates_per_s > 0.0)
+        .filter_map(|a| Some((a, a.threads?)))
         .collect();
     if !split.is_empty() {
         println!("\nThe sender's CPU an update by thread (ms, all codecs), and half of TigerVNC's server's CPU an update:\n\n| workload | network thread | capture threads | other | sender | half of TigerVNC's |\n|---|---|---|---|---|---|");
     }
-    for (workload, tessera, updates, threads, vnc) in split {
-        let t = threads.expect("filtered").scaled(1000.0 / updates);
-        let half = vnc
+    for (a, threads) in split {
+        let t = threads.scaled(1000.0 / a.updates_per_s);
+        let half = a
+            .vnc
             .filter(|(v, u)| *v > 0.0 && *u > 0.0)
             .map_or("-".into(), |(v, u)| format!("{:.3}", 500.0 * v / u));
         println!(
-            "| X11 {workload} | {:.3} | {:.3} | {:.3} | {:.3} | {half} |",
+            "| X11 {} | {:.3} | {:.3} | {:.3} | {:.3} | {half} |",
+            a.workload,
             t.network,
             t.capture,
             t.other,
-            1000.0 * tessera / updates
+            1000.0 * a.sender_cpu / a.updates_per_s
         );
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {

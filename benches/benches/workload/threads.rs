@@ -42,7 +42,7 @@ impl Sub for ThreadCpu {
 
 /// The CPU seconds `pid`'s live threads have used, by kind; `None` where `/proc` has no
 /// scheduler statistics for them.
-pub fn thread_cpu(pid: u32) -> Option<ThreadCpu> {
+pub fn cpu_by_thread(pid: u32) -> Option<ThreadCpu> {
     let mut cpu = ThreadCpu::default();
     for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
         let dir = entry.ok()?.path();
