@@ -23,7 +23,7 @@ use tessera_engine::{system_tests_required, BackendRequest};
 use tessera_platform::xvfb::{run_on, Spawned, Xvfb};
 use tessera_receiver::{Receiver, ReceiverConfig};
 use tessera_sender::{Sender, SenderConfig};
-use threads::{cpu_by_thread, ThreadCpu};
+use threads::{cpu_by_thread, schedstat_seconds, ThreadCpu};
 
 /// Set in the child process: `SOURCE CODECS`; it runs a sender and prints its join link.
 const SENDER_VAR: &str = "TESSERA_WORKLOAD_SENDER";
@@ -399,6 +399,12 @@ fn main() {
             t.total(),
             r.sender_cpu
         );
+        // What `/proc` gives that is not a thread's run time is no figure at all.
+        assert_eq!(schedstat_seconds("1500000000 20 3\n"), Some(1.5));
+        assert_eq!(schedstat_seconds(""), None);
+        assert_eq!(schedstat_seconds("-5 20 3"), None);
+        assert_eq!(schedstat_seconds("x 20 3"), None);
+        assert!(cpu_by_thread(u32::MAX).is_none(), "no such process");
         // The process clock counts what the kernel's ticks count, to a few ticks, here after
         // a third of a second of spinning.
         let spin = std::time::Instant::now();

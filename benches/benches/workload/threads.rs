@@ -53,8 +53,7 @@ pub fn cpu_by_thread(pid: u32) -> Option<ThreadCpu> {
             }
             continue;
         };
-        let ns: u64 = schedstat.split(' ').next()?.trim().parse().ok()?;
-        let seconds = ns as f64 * 1e-9;
+        let seconds = schedstat_seconds(&schedstat)?;
         let tid = dir.file_name()?.to_str()?.parse::<u32>().ok()?;
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
         if tid == pid {
@@ -66,4 +65,11 @@ pub fn cpu_by_thread(pid: u32) -> Option<ThreadCpu> {
         }
     }
     Some(cpu)
+}
+
+/// The run time in a `schedstat` line (its first field, nanoseconds on a CPU), in seconds;
+/// `None` when the line does not start with a number.
+pub fn schedstat_seconds(line: &str) -> Option<f64> {
+    let ns: u64 = line.split(' ').next()?.trim().parse().ok()?;
+    Some(ns as f64 * 1e-9)
 }
