@@ -7,9 +7,11 @@
 //! sender sends them, and an acknowledgement on the viewer's control stream for each. They
 //! differ in where an update comes from: another thread, over a channel, as the capture thread
 //! hands them over; or the network thread itself (what running capture on that thread would
-//! save). The UDP row sends one datagram each way and nothing else. Each row's CPU is that of
-//! the sending side's threads only, from their thread CPU clocks, over every round trip after
-//! the first.
+//! save). A third QUIC row drives `quinn-proto` from one thread with no async runtime and makes
+//! the updates on that thread (`transport/one_thread.rs`): what a QUIC driver of the sender's
+//! own, on the capture thread, would cost. The UDP row sends one datagram each way and nothing
+//! else. Each row's CPU is that of the sending side's threads only, from their thread CPU
+//! clocks, over every round trip after the first.
 //!
 //! `cargo bench -p tessera-benches --bench transport` prints the table for BENCHMARKS.md. Under
 //! `cargo test --benches` it runs a few quick round trips of each to prove they work.
@@ -17,8 +19,11 @@
 use std::net::UdpSocket;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tessera_engine::stream::{Identity, Role};
+use tessera_engine::stream::{Identity, JoinLink, Role};
 use tessera_sender::net;
+
+#[path = "transport/one_thread.rs"]
+mod one_thread;
 
 /// An update's bytes: a typed character's update is about this size.
 const UPDATE: [u8; 60] = [7; 60];
@@ -46,10 +51,10 @@ enum Origin {
     NetworkThread,
 }
 
-/// Sends `updates` updates `interval` apart over the sender's QUIC endpoints to a viewer on
-/// another thread, each acknowledged; the sending side's CPU an update, over all but the first.
-fn quic(origin: Origin, updates: u32, interval: Duration) -> Duration {
-    let (link_tx, link_rx) = mpsc::channel();
+/// A viewer on its own thread, as the receiver is one: it dials the link it is given, opens and
+/// announces its control stream, reads each update stream whole and acknowledges it there.
+fn spawn_viewer() -> (mpsc::Sender<JoinLink>, std::thread::JoinHandle<()>) {
+    let (link_tx, link_rx) = mpsc::channel::<JoinLink>();
     let viewer = std::thread::spawn(move || {
         let runtime = tessera_sender::runtime().expect("a runtime");
         runtime.block_on(async move {
@@ -68,6 +73,13 @@ fn quic(origin: Origin, updates: u32, interval: Duration) -> Duration {
             endpoint.wait_idle().await;
         });
     });
+    (link_tx, viewer)
+}
+
+/// Sends `updates` updates `interval` apart over the sender's QUIC endpoints to a viewer on
+/// another thread, each acknowledged; the sending side's CPU an update, over all but the first.
+fn quic(origin: Origin, updates: u32, interval: Duration) -> Duration {
+    let (link_tx, viewer) = spawn_viewer();
     let runtime = tessera_sender::runtime().expect("a runtime");
     let cpu = runtime.block_on(async move {
         let secret = net::random_secret();
@@ -146,6 +158,14 @@ fn quic(origin: Origin, updates: u32, interval: Duration) -> Duration {
     cpu / (updates - 1)
 }
 
+/// The same round trips driven by `quinn-proto` on one thread without a runtime.
+fn quic_one_thread(updates: u32, interval: Duration) -> Duration {
+    let (link_tx, viewer) = spawn_viewer();
+    let cpu = one_thread::round_trips(updates, interval, link_tx);
+    viewer.join().expect("the viewer");
+    cpu
+}
+
 /// The same round trips as one datagram each way and nothing else.
 fn bare_udp(updates: u32, interval: Duration) -> Duration {
     let viewer = UdpSocket::bind("127.0.0.1:0").expect("a socket");
@@ -194,7 +214,7 @@ fn main() {
     } else {
         (5, Duration::from_millis(10), 1)
     };
-    let rows: [(&str, &dyn Fn() -> Duration); 3] = [
+    let rows: [(&str, &dyn Fn() -> Duration); 4] = [
         (
             "QUIC as the sender sends: updates handed over from another thread",
             &|| quic(Origin::OtherThread, updates, interval),
@@ -202,6 +222,10 @@ fn main() {
         ("QUIC, updates made on the network thread", &|| {
             quic(Origin::NetworkThread, updates, interval)
         }),
+        (
+            "QUIC on quinn-proto, one thread without a runtime, updates made there",
+            &|| quic_one_thread(updates, interval),
+        ),
         ("bare UDP: one datagram each way", &|| {
             bare_udp(updates, interval)
         }),

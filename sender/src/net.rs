@@ -97,6 +97,19 @@ pub struct Listener {
     pub link: JoinLink,
 }
 
+/// The QUIC settings a listener accepts with: `identity`'s certificate and the transport
+/// settings of `role`.
+pub fn quic_server_config(
+    identity: &Identity,
+    role: Role,
+) -> Result<quinn::ServerConfig, NetError> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server_config(identity)?)
+        .map_err(|e| NetError::Crypto(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(transport(role));
+    Ok(config)
+}
+
 /// Listens on `addr` with `identity`; the link lists every local address when `addr` is
 /// unspecified (0.0.0.0 or [::]).
 pub fn listen(
@@ -105,13 +118,9 @@ pub fn listen(
     secret: [u8; SECRET_LEN],
     role: Role,
 ) -> Result<Listener, NetError> {
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(server_config(identity)?)
-        .map_err(|e| NetError::Crypto(e.to_string()))?;
-    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(transport(role));
     let endpoint = quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
-        Some(config),
+        Some(quic_server_config(identity, role)?),
         std::net::UdpSocket::bind(addr)?,
         QuicRuntime::new(),
     )?;
