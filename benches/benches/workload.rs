@@ -15,6 +15,7 @@
 mod threads;
 #[path = "workload/tigervnc.rs"]
 mod tigervnc;
+use tigervnc::Security;
 
 use std::process::Command;
 use std::time::Duration;
@@ -122,8 +123,21 @@ struct Against {
     sender_cpu: f64,
     updates_per_s: f64,
     threads: Option<ThreadCpu>,
-    /// TigerVNC's server, where it ran: CPU seconds a second and updates a second.
+    /// TigerVNC's server, where it ran: CPU seconds a second and updates a second, unencrypted
+    /// and with TLS.
     vnc: Option<(f64, f64)>,
+    vnc_tls: Option<(f64, f64)>,
+}
+
+impl Against {
+    /// TigerVNC's figures with `security`, where they are usable.
+    fn vnc(&self, security: Security) -> Option<(f64, f64)> {
+        match security {
+            Security::Plain => self.vnc,
+            Security::Tls => self.vnc_tls,
+        }
+        .filter(|(cpu, updates)| *cpu > 0.0 && *updates > 0.0)
+    }
 }
 
 /// Shares `source` with `codecs` from a child process for `warmup + seconds`, measuring over
@@ -425,7 +439,7 @@ fn main() {
     }
     let (warmup, seconds) = (2.0, 8.0);
     println!(
-        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC), all its threads, from the process's CPU clock (nanoseconds, not 10 ms ticks). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs. TigerVNC rows: `X0tigervnc` with its default settings sharing the same screen and workload with `vncviewer` (ZRLE, continuous updates) on a second Xvfb; kB/s counted by a relay over the measured seconds; updates/s the server's own count over the whole connection (warm-up and first picture included), bytes/update the measured bytes over that rate; its CPU in the sender column.\n",
+        "\n## Desktop workloads, per tile codec\n\nMachine: {}. Sender process: 60 fps cap, 64-pixel tiles, CPU diff with XDamage hints; receiver headless (CPU compositor) in another process on loopback. {seconds} s measured after {warmup} s of warm-up (the keyframe is not counted). Sender CPU: user + system seconds a second of the sender process (capture, diff, encode, QUIC), all its threads, from the process's CPU clock (nanoseconds, not 10 ms ticks). X server CPU: the same for Xvfb, which draws the clients and serves the sender's grabs. TigerVNC rows: `X0tigervnc` (security `None`, or `TLSNone`: anonymous TLS, as its default `TLSVnc` without the password) sharing the same screen and workload with `vncviewer` (ZRLE, continuous updates) on a second Xvfb; kB/s counted by a relay over the measured seconds (with TLS: its records, not the VNC bytes inside); updates/s the server's own count over the whole connection (warm-up and first picture included), bytes/update the measured bytes over that rate; its CPU in the sender column.\n",
         tessera_benches::machine()
     );
     println!("| workload | codecs | updates/s | bytes/update | kB/s | sender CPU s/s | X server CPU s/s | mismatches |\n|---|---|---|---|---|---|---|---|");
@@ -457,38 +471,63 @@ fn main() {
                     updates_per_s: r.updates_per_s,
                     threads: r.threads,
                     vnc: None,
+                    vnc_tls: None,
                 });
             }
         }
-        if vnc {
+        for (security, label) in [
+            (Security::Plain, "TigerVNC, ZRLE"),
+            (Security::Tls, "TigerVNC, ZRLE, TLS"),
+        ] {
+            if !vnc {
+                break;
+            }
             let m = on_fresh_workload(
                 &x.display,
                 workload,
-                "TigerVNC",
-                || tigervnc::measure(&x.display, x.server_pid(), cpu_seconds, warmup, seconds),
+                label,
+                || {
+                    tigervnc::measure(
+                        &x.display,
+                        x.server_pid(),
+                        security,
+                        cpu_seconds,
+                        warmup,
+                        seconds,
+                    )
+                },
                 |m| m.as_ref().is_some_and(|m| m.kb_per_s > 0.0),
             );
             if let Some(m) = m {
                 println!(
-                    "| X11 {workload} | TigerVNC, ZRLE | {:.1} | {:.0} | {:.1} | {:.4} | {:.4} | - |",
+                    "| X11 {workload} | {label} | {:.1} | {:.0} | {:.1} | {:.4} | {:.4} | - |",
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
-                    last.vnc = Some((m.server_cpu, m.updates_per_s));
+                    let measured = Some((m.server_cpu, m.updates_per_s));
+                    match security {
+                        Security::Plain => last.vnc = measured,
+                        Security::Tls => last.vnc_tls = measured,
+                    }
                 }
             }
         }
     }
     // A second of CPU is the measure; an update's, what compares two senders that
     // catch different shares of the screen's redraws.
-    for a in &against {
+    for a in against.iter().filter(|a| a.updates_per_s > 0.0) {
         let (workload, tessera, updates) = (a.workload, a.sender_cpu, a.updates_per_s);
-        if let Some((v, v_updates)) = a.vnc.filter(|(v, u)| *v > 0.0 && *u > 0.0 && updates > 0.0) {
-            println!(
-                "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of TigerVNC's server, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",
-                tessera / v,
-                (tessera / updates) / (v / v_updates)
-            );
+        for (security, server) in [
+            (Security::Plain, "TigerVNC's server"),
+            (Security::Tls, "TigerVNC's server with TLS"),
+        ] {
+            if let Some((v, v_updates)) = a.vnc(security) {
+                println!(
+                    "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of {server}, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",
+                    tessera / v,
+                    (tessera / updates) / (v / v_updates)
+                );
+            }
         }
     }
     // Where an update's CPU goes, beside the goal of half TigerVNC's: what part of that budget
@@ -499,21 +538,23 @@ fn main() {
         .filter_map(|a| Some((a, a.threads?)))
         .collect();
     if !split.is_empty() {
-        println!("\nThe sender's CPU an update by thread (ms, all codecs), and half of TigerVNC's server's CPU an update:\n\n| workload | network thread | capture threads | other | sender | half of TigerVNC's |\n|---|---|---|---|---|---|");
+        println!("\nThe sender's CPU an update by thread (ms, all codecs), and half of TigerVNC's server's CPU an update, unencrypted and with TLS:\n\n| workload | network thread | capture threads | other | sender | half of TigerVNC's | half of TigerVNC's with TLS |\n|---|---|---|---|---|---|---|");
     }
     for (a, threads) in split {
         let t = threads.scaled(1000.0 / a.updates_per_s);
-        let half = a
-            .vnc
-            .filter(|(v, u)| *v > 0.0 && *u > 0.0)
-            .map_or("-".into(), |(v, u)| format!("{:.3}", 500.0 * v / u));
+        let half = |security| {
+            a.vnc(security)
+                .map_or("-".into(), |(v, u)| format!("{:.3}", 500.0 * v / u))
+        };
         println!(
-            "| X11 {} | {:.3} | {:.3} | {:.3} | {:.3} | {half} |",
+            "| X11 {} | {:.3} | {:.3} | {:.3} | {:.3} | {} | {} |",
             a.workload,
             t.network,
             t.capture,
             t.other,
-            1000.0 * a.sender_cpu / a.updates_per_s
+            1000.0 * a.sender_cpu / a.updates_per_s,
+            half(Security::Plain),
+            half(Security::Tls)
         );
     }
     for scene in ["typing", "scrolling", "dragging", "video", "idle"] {

@@ -1,8 +1,9 @@
 //! TigerVNC's scraping server on the same screen and workload as Tessera's rows, so that the
-//! issue's comparison is measured in one run: `X0tigervnc` (Debian's tigervnc-scraping-server,
-//! default settings) shares the Xvfb screen with `vncviewer` (ZRLE, continuous updates) on a
-//! second Xvfb, through a relay here that counts the bytes the server sends. Its updates are the
-//! server's own count, which it logs when the viewer leaves.
+//! issue's comparison is measured in one run: `X0tigervnc` (Debian's tigervnc-scraping-server)
+//! shares the Xvfb screen with `vncviewer` (ZRLE, continuous updates) on a second Xvfb, through a
+//! relay here that counts the bytes the server sends. Its updates are the server's own count,
+//! which it logs when the viewer leaves. It runs unencrypted, or with TLS as its default
+//! security does (see [`Security`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -11,6 +12,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tessera_platform::xvfb::{Spawned, Xvfb};
+
+/// How the VNC connection is secured.
+#[derive(Clone, Copy, Debug)]
+pub enum Security {
+    /// `None`: neither encrypted nor authenticated.
+    Plain,
+    /// `TLSNone`: anonymous TLS. The server's default, `TLSVnc`, is the same TLS with a VNC
+    /// password inside it; Tessera's connections are always encrypted (QUIC's TLS 1.3).
+    Tls,
+}
+
+impl Security {
+    /// The `SecurityTypes` value of both programs.
+    fn types(self) -> &'static str {
+        match self {
+            Security::Plain => "None",
+            Security::Tls => "TLSNone",
+        }
+    }
+}
 
 /// What one TigerVNC row measured.
 pub struct Measured {
@@ -82,10 +103,12 @@ fn relay(listener: TcpListener, server: u16) -> Arc<AtomicU64> {
 }
 
 /// Runs the VNC server on `display` (whose X server is `x_server`) with a viewer for `warmup +
-/// seconds`, measuring over the last `seconds`. `None` when the viewer got nothing.
+/// seconds`, `security` on their connection, measuring over the last `seconds`. `None` when the
+/// viewer got nothing.
 pub fn measure(
     display: &str,
     x_server: u32,
+    security: Security,
     cpu_seconds: fn(u32) -> f64,
     warmup: f64,
     seconds: f64,
@@ -96,7 +119,7 @@ pub fn measure(
         "-display",
         display,
         "-SecurityTypes",
-        "None",
+        security.types(),
         "-localhost=1",
         // Level 30 (info) logs the update count when the viewer leaves.
         "-Log",
@@ -113,6 +136,8 @@ pub fn measure(
     let screen = Xvfb::start(1920, 1080)?;
     let mut viewer = Command::new("vncviewer");
     viewer.env("DISPLAY", &screen.display).args([
+        "-SecurityTypes",
+        security.types(),
         "-PreferredEncoding=ZRLE",
         "-AutoSelect=0",
         "-FullColor=1",
