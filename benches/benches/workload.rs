@@ -123,20 +123,15 @@ struct Against {
     sender_cpu: f64,
     updates_per_s: f64,
     threads: Option<ThreadCpu>,
-    /// TigerVNC's server, where it ran: CPU seconds a second and updates a second, unencrypted
-    /// and with TLS.
-    vnc: Option<(f64, f64)>,
-    vnc_tls: Option<(f64, f64)>,
+    /// TigerVNC's server, where it ran: CPU seconds a second and updates a second, in the order
+    /// of [`Security::ALL`].
+    vnc: [Option<(f64, f64)>; 2],
 }
 
 impl Against {
     /// TigerVNC's figures with `security`, where they are usable.
     fn vnc(&self, security: Security) -> Option<(f64, f64)> {
-        match security {
-            Security::Plain => self.vnc,
-            Security::Tls => self.vnc_tls,
-        }
-        .filter(|(cpu, updates)| *cpu > 0.0 && *updates > 0.0)
+        self.vnc[security as usize].filter(|(cpu, updates)| *cpu > 0.0 && *updates > 0.0)
     }
 }
 
@@ -470,18 +465,12 @@ fn main() {
                     sender_cpu: r.sender_cpu,
                     updates_per_s: r.updates_per_s,
                     threads: r.threads,
-                    vnc: None,
-                    vnc_tls: None,
+                    vnc: [None; 2],
                 });
             }
         }
-        for (security, label) in [
-            (Security::Plain, "TigerVNC, ZRLE"),
-            (Security::Tls, "TigerVNC, ZRLE, TLS"),
-        ] {
-            if !vnc {
-                break;
-            }
+        for security in Security::ALL.into_iter().filter(|_| vnc) {
+            let label = security.row();
             let m = on_fresh_workload(
                 &x.display,
                 workload,
@@ -504,11 +493,7 @@ fn main() {
                     m.updates_per_s, m.bytes_per_update, m.kb_per_s, m.server_cpu, m.x_cpu
                 );
                 if let Some(last) = against.last_mut() {
-                    let measured = Some((m.server_cpu, m.updates_per_s));
-                    match security {
-                        Security::Plain => last.vnc = measured,
-                        Security::Tls => last.vnc_tls = measured,
-                    }
+                    last.vnc[security as usize] = Some((m.server_cpu, m.updates_per_s));
                 }
             }
         }
@@ -517,10 +502,8 @@ fn main() {
     // catch different shares of the screen's redraws.
     for a in against.iter().filter(|a| a.updates_per_s > 0.0) {
         let (workload, tessera, updates) = (a.workload, a.sender_cpu, a.updates_per_s);
-        for (security, server) in [
-            (Security::Plain, "TigerVNC's server"),
-            (Security::Tls, "TigerVNC's server with TLS"),
-        ] {
+        for security in Security::ALL {
+            let server = security.server();
             if let Some((v, v_updates)) = a.vnc(security) {
                 println!(
                     "\nX11 {workload}: Tessera's sender (all codecs) used {:.2}x the CPU a second of {server}, at {updates:.1} against {v_updates:.1} updates a second: {:.2}x its CPU an update.",

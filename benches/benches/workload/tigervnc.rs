@@ -17,13 +17,32 @@ use tessera_platform::xvfb::{Spawned, Xvfb};
 #[derive(Clone, Copy, Debug)]
 pub enum Security {
     /// `None`: neither encrypted nor authenticated.
-    Plain,
+    Plain = 0,
     /// `TLSNone`: anonymous TLS. The server's default, `TLSVnc`, is the same TLS with a VNC
     /// password inside it; Tessera's connections are always encrypted (QUIC's TLS 1.3).
-    Tls,
+    Tls = 1,
 }
 
 impl Security {
+    /// Both, in the order the bench runs them (each at its own index).
+    pub const ALL: [Security; 2] = [Security::Plain, Security::Tls];
+
+    /// The row's name in the bench's table.
+    pub fn row(self) -> &'static str {
+        match self {
+            Security::Plain => "TigerVNC, ZRLE",
+            Security::Tls => "TigerVNC, ZRLE, TLS",
+        }
+    }
+
+    /// The server as the comparisons name it.
+    pub fn server(self) -> &'static str {
+        match self {
+            Security::Plain => "TigerVNC's server",
+            Security::Tls => "TigerVNC's server with TLS",
+        }
+    }
+
     /// The `SecurityTypes` value of both programs.
     fn types(self) -> &'static str {
         match self {
